@@ -1,0 +1,4 @@
+"""URLs of the clinician EHR (namespace `ehr`)."""
+
+app_name = "ehr"
+urlpatterns: list = []

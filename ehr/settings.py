@@ -1,0 +1,186 @@
+"""Settings for the EHR project, read from the environment with development defaults.
+
+Environment variables:
+    DATABASE_URL    database (default: SQLite file db.sqlite3 in the project folder)
+    SECRET_KEY      signing key (a development default that the ehr.E001 check refuses when DEBUG is off)
+    DEBUG           "1"/"true" to enable debug (default on, for the development server)
+    ALLOWED_HOSTS   comma-separated host names
+    FHIR_BASE_URL   public FHIR base; becomes `iss` and `aud` (default http://127.0.0.1:8000/fhir)
+    OIDC_RSA_PRIVATE_KEY_FILE  PEM file with the id_token signing key (default: var/oidc.key, made on first use)
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+DEBUG = _env_bool("DEBUG", True)
+
+FHIR_BASE_URL = os.environ.get("FHIR_BASE_URL", "http://127.0.0.1:8000/fhir").rstrip("/")
+_base = urlsplit(FHIR_BASE_URL)
+# The server's own origin and root URL, derived from the FHIR base (which is mounted at /fhir).
+PUBLIC_ORIGIN = f"{_base.scheme}://{_base.netloc}"
+PUBLIC_ROOT_URL = PUBLIC_ORIGIN + _base.path.rsplit("/fhir", 1)[0]
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", f"127.0.0.1,localhost,testserver,{_base.hostname}").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "oauth2_provider",
+    "fhirapi",
+    "smart",
+    "ehr",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ehr.urls"
+WSGI_APPLICATION = "ehr.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # Persistent connections: a new PostgreSQL connection per request costs far more than the request.
+        conn_max_age=600,
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "smart.hashers.ClientSecretHasher",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "ehr" / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+VAR_DIR = Path(os.environ.get("EHR_VAR_DIR", BASE_DIR / "var"))
+
+LOGIN_URL = "ehr:login"
+LOGIN_REDIRECT_URL = "ehr:patient-list"
+LOGOUT_REDIRECT_URL = "ehr:login"
+
+# Only the EHR's own pages may frame the authorization pages; every other page refuses framing.
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+REST_FRAMEWORK = {
+    "URL_FORMAT_OVERRIDE": None,  # `format` is a real FHIR search parameter (DocumentReference?format=)
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+}
+
+FHIRAPI = {
+    "BASE_URL": FHIR_BASE_URL,
+    "AUTHENTICATION_CLASSES": ["smart.authentication.SmartTokenAuthentication"],
+}
+
+SMART = {}
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "smart.Application"
+OAUTH2_PROVIDER_GRANT_MODEL = "smart.Grant"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "smart.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "smart.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "smart.IDToken"
+
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": PUBLIC_ROOT_URL + "/o",
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "CLIENT_SECRET_HASHER": "smart_hmac_sha256",
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 3600,
+}
+
+CORS_URLS_REGEX = r"^/(fhir/.*|o/token/?|o/revoke_token/?|o/introspect/?|o/\.well-known/.*|o/userinfo/?)$"
+CORS_EXPOSE_HEADERS = ["Location", "ETag", "Content-Location", "Last-Modified", "X-Progress", "Retry-After"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "accept", "prefer", "if-match", "if-none-exist",
+                      "if-none-match", "if-modified-since", "x-requested-with"]
+CORS_ALLOW_ALL_ORIGINS = True  # bearer tokens, not cookies, authorize these endpoints
+CORS_ALLOW_CREDENTIALS = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    # oauthlib logs request bodies (codes, secrets, assertions) at DEBUG: keep it quiet.
+    "loggers": {"oauthlib": {"level": "WARNING"}, "oauth2_provider": {"level": "WARNING"}},
+}
