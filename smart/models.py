@@ -158,3 +158,17 @@ class UsedClientAssertion(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client_id", "jti_hash"], name="smart_jti_unique")]
+
+
+class UserFhirIdentity(models.Model):
+    """Links an EHR user to the FHIR resource that is them (`fhirUser`): a Practitioner or a Patient."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fhir_identity")
+    fhir_user = models.CharField(max_length=130, help_text='Relative reference, e.g. "Practitioner/123".')
+
+    def __str__(self) -> str:
+        return f"{self.user} = {self.fhir_user}"
+
+    @property
+    def is_patient(self) -> bool:
+        return self.fhir_user.startswith("Patient/")
