@@ -1,0 +1,98 @@
+"""Provides the FHIR API's bearer-token authentication: a DOT access token becomes a fhirapi `Grant`.
+
+Plugged into fhirapi through FHIRAPI["AUTHENTICATION_CLASSES"]. Tokens are looked up by the SHA-256 checksum
+DOT stores (raw tokens are never stored); a missing, expired, revoked or foreign-audience token is refused
+with 401 and `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
+"""
+
+import hashlib
+from datetime import timedelta
+
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from fhirapi.access import Grant
+from fhirapi.settings import fhirapi_settings
+from smart.scopes import parse_scopes
+from smart.settings import smart_settings
+
+AccessToken = get_access_token_model()
+
+
+class SmartTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <token>` -> (user or None, Grant)."""
+
+    www_authenticate_realm = "fhir"
+
+    def authenticate(self, request):  # type: ignore[no-untyped-def]
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise AuthenticationFailed("The Authorization header must be 'Bearer <access token>'.")
+        token = token_lookup(raw.strip())
+        if token is None:
+            raise AuthenticationFailed("The access token is invalid, expired or revoked.")
+        token_touch(token)
+        return token.user, grant_from_token(token)
+
+    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+        return f'Bearer realm="{self.www_authenticate_realm}", error="invalid_token"'
+
+
+def token_lookup(raw: str) -> "AccessToken | None":
+    """The live access token with this value, or None (unknown, expired, disabled client or other audience)."""
+    checksum = hashlib.sha256(raw.encode()).hexdigest()
+    token = (
+        AccessToken.objects.select_related("application", "user")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if token is None or token.is_expired():
+        return None
+    if token.application is not None and not token.application.enabled:
+        return None
+    if token.user is not None and not token.user.is_active:
+        return None
+    audience = (token.launch_context or {}).get("aud")
+    if audience and audience.rstrip("/") != fhirapi_settings.BASE_URL.rstrip("/"):
+        return None
+    return token
+
+
+def grant_from_token(token: "AccessToken") -> Grant:
+    """The fhirapi Grant a token carries: its parsed scopes plus its launch context."""
+    context = token.launch_context or {}
+    fhir_user = context.get("fhirUser") or smart_settings.FHIR_USER_RESOLVER(token.user)
+    return Grant(
+        rules=parse_scopes(token.scope).rules(),
+        patient_id=context.get("patient") or None,
+        encounter_id=context.get("encounter") or None,
+        fhir_user=_relative(fhir_user),
+        client_id=token.application.client_id if token.application else None,
+        user_id=token.user_id,
+        scope=token.scope,
+        extra={"token_id": token.pk},
+    )
+
+
+def token_touch(token: "AccessToken") -> None:
+    """Record the token's (and its app's) last use, at most once per LAST_USED_RESOLUTION_SECONDS."""
+    now = timezone.now()
+    resolution = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
+    if token.last_used is not None and now - token.last_used < resolution:
+        return
+    AccessToken.objects.filter(pk=token.pk).update(last_used=now)
+    if token.application is not None:
+        type(token.application).objects.filter(pk=token.application_id).update(last_used=now)
+
+
+def _relative(reference: str | None) -> str | None:
+    """"http://x/fhir/Practitioner/1" -> "Practitioner/1"."""
+    if not reference:
+        return None
+    parts = reference.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None

@@ -1,0 +1,80 @@
+"""Provides `smart_settings`, the authorization server's one settings object (namespace `SMART`).
+
+Modelled on rest_framework/settings.py: a project overrides any key in `settings.SMART`, dotted paths in
+IMPORT_STRINGS are imported lazily, unknown names fail loudly, and the cache resets on `setting_changed`.
+
+    SMART = {
+        "LAUNCH_TTL_SECONDS": 300,
+        "FHIR_USER_RESOLVER": "myehr.identity.fhir_user_for",
+    }
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # How long an EHR launch token may wait for the app's /authorize (seconds).
+    "LAUNCH_TTL_SECONDS": 300,
+    # callable(user) -> "Practitioner/x" | "Patient/y" | None: the user's own FHIR resource (`fhirUser`).
+    "FHIR_USER_RESOLVER": "smart.identity.fhir_user_for",
+    # Access token lifetime for backend services (client_credentials), seconds.
+    "BACKEND_TOKEN_EXPIRE_SECONDS": 300,
+    # How often a token's last_used may be written (seconds); keeps the FHIR hot path write-free.
+    "LAST_USED_RESOLUTION_SECONDS": 60,
+}
+
+IMPORT_STRINGS = {"FHIR_USER_RESOLVER"}
+
+
+class SmartSettings:
+    """Lazy, cached view of `settings.SMART` over DEFAULTS."""
+
+    namespace = "SMART"
+
+    def __init__(self, defaults: dict[str, Any], import_strings: set[str]) -> None:
+        self.defaults = defaults
+        self.import_strings = import_strings
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, self.namespace, {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid {self.namespace} setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in self.import_strings:
+            value = _import(value)
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+
+
+def _import(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return import_string(value)
+    if isinstance(value, list | tuple):
+        return [import_string(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+smart_settings = SmartSettings(DEFAULTS, IMPORT_STRINGS)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == SmartSettings.namespace:
+        smart_settings.reload()
+
+
+setting_changed.connect(_reload)
