@@ -148,27 +148,23 @@ class SmartScopePolicy(BaseAccessPolicy):
         for rule in grant.rules:
             if not rule.covers(resource_type, permission):
                 continue
-            confinement = self._confinement(grant, rule.context, resource_type)
-            if confinement is _NOWHERE:
-                continue
-            filters.append(AccessFilter(patient_id=confinement, constraints=rule.constraints))
+            reachable, patient_id = self._confinement(grant, rule.context, resource_type)
+            if reachable:
+                filters.append(AccessFilter(patient_id=patient_id, constraints=rule.constraints))
         if not filters:
             return DENIED
         if any(f.unrestricted for f in filters):
             return UNRESTRICTED
         return AccessDecision(allowed=True, filters=tuple(dict.fromkeys(filters)))
 
-    def _confinement(self, grant: Grant, context: Context, resource_type: str) -> str | None | object:
+    def _confinement(self, grant: Grant, context: Context, resource_type: str) -> tuple[bool, str | None]:
+        """(whether the rule reaches anything, the patient compartment it is confined to or None)."""
         if context is Context.SYSTEM:
-            return None
+            return True, None
         if context is Context.USER:
-            patient = self.user_compartment(grant)
+            patient_id = self.user_compartment(grant)
+        elif grant.patient_id:
+            patient_id = grant.patient_id
         else:
-            # patient/ scopes need a patient in context; without one they reach nothing.
-            patient = grant.patient_id if grant.patient_id else _NOWHERE
-        if patient is not _NOWHERE and resource_type not in PATIENT_COMPARTMENT_TYPES:
-            return None
-        return patient
-
-
-_NOWHERE = object()
+            return False, None  # patient/ scopes need a patient in context; without one they reach nothing
+        return True, patient_id if resource_type in PATIENT_COMPARTMENT_TYPES else None
