@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
+from smart.keys import load_signing_keys  # Django-free: reads (or creates) the id_token signing keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "oauth2_provider",
+    "django_tasks",
+    "django_tasks_db",
     "fhirapi",
     "smart",
     "ehr",
@@ -142,9 +146,10 @@ REST_FRAMEWORK = {
 FHIRAPI = {
     "BASE_URL": FHIR_BASE_URL,
     "AUTHENTICATION_CLASSES": ["smart.authentication.SmartTokenAuthentication"],
+    "CAPABILITY_SECURITY_PROVIDER": "smart.discovery.capability_security",
 }
 
-SMART = {}
+SMART = {"PUBLIC_ROOT_URL": PUBLIC_ROOT_URL}
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "smart.Application"
 OAUTH2_PROVIDER_GRANT_MODEL = "smart.Grant"
@@ -152,7 +157,13 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "smart.AccessToken"
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "smart.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "smart.IDToken"
 
+_OIDC_KEY, _OIDC_INACTIVE_KEYS = load_signing_keys(VAR_DIR)
+
 OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "smart.validators.SmartOAuth2Validator",
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": _OIDC_INACTIVE_KEYS,
+    "APPLICATION_ADMIN_CLASS": "smart.admin.SmartApplicationAdmin",
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": PUBLIC_ROOT_URL + "/o",
     "PKCE_REQUIRED": True,
@@ -169,12 +180,27 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 3600,
 }
 
-CORS_URLS_REGEX = r"^/(fhir/.*|o/token/?|o/revoke_token/?|o/introspect/?|o/\.well-known/.*|o/userinfo/?)$"
+# The FHIR API answers any origin (bearer tokens, not cookies); token, revoke and introspect answer only the
+# origins of registered apps' redirect URIs (smart.cors). The well-known documents set `*` themselves.
+CORS_URLS_REGEX = r"^/(fhir/(?!\.well-known/).*|o/token/|o/revoke_token/|o/introspect/|o/userinfo/)$"
 CORS_EXPOSE_HEADERS = ["Location", "ETag", "Content-Location", "Last-Modified", "X-Progress", "Retry-After"]
-CORS_ALLOW_HEADERS = ["authorization", "content-type", "accept", "prefer", "if-match", "if-none-exist",
-                      "if-none-match", "if-modified-since", "x-requested-with"]
-CORS_ALLOW_ALL_ORIGINS = True  # bearer tokens, not cookies, authorize these endpoints
+CORS_ALLOW_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "prefer",
+    "if-match",
+    "if-none-exist",
+    "if-none-match",
+    "if-modified-since",
+    "x-requested-with",
+]
+CORS_ALLOW_ALL_ORIGINS = False  # smart.cors decides origins
 CORS_ALLOW_CREDENTIALS = False
+
+# Background work (bulk export): django-tasks with its database backend, run by `manage.py db_worker`.
+# A deployment can point this at a distributed queue backend instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 LOGGING = {
     "version": 1,

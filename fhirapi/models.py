@@ -150,3 +150,4 @@ class UriIndex(_SearchIndex):
             models.Index(fields=["resource_type", "param", "uri"], name="fhir_uri_lookup"),
             models.Index(fields=["resource", "param"], name="fhir_uri_res"),
         ]
+from fhirapi.bulk.models import *  # noqa

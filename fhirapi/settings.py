@@ -29,6 +29,21 @@ DEFAULTS: dict[str, Any] = {
     "CAPABILITY_SECURITY_PROVIDER": None,
     # Software name shown in the CapabilityStatement.
     "SOFTWARE_NAME": "Django SMART EHR",
+    # Bulk Data $export (fhirapi.bulk). Folder of the ndjson files; None: settings.VAR_DIR / "bulk".
+    "BULK_DIR": None,
+    # A file is closed and the next one started after this many resources or bytes, whichever comes first.
+    "BULK_MAX_FILE_RESOURCES": 100_000,
+    "BULK_MAX_FILE_BYTES": 512 * 1024 * 1024,
+    # Rows fetched per database round trip while streaming (a server-side cursor on PostgreSQL).
+    "BULK_CHUNK_SIZE": 2000,
+    # Finished jobs and their files are deleted this long after the job ended (seconds).
+    "BULK_FILE_TTL_SECONDS": 24 * 3600,
+    # A running job whose worker showed no sign of life for this long is restarted from scratch (seconds).
+    "BULK_STALE_SECONDS": 600,
+    # A job restarted this many times without finishing is failed.
+    "BULK_MAX_ATTEMPTS": 3,
+    # Retry-After sent with the status of a job still running (seconds).
+    "BULK_RETRY_AFTER_SECONDS": 5,
 }
 
 IMPORT_STRINGS = {"AUTHENTICATION_CLASSES", "ACCESS_POLICY_CLASS", "CAPABILITY_SECURITY_PROVIDER"}

@@ -46,11 +46,7 @@ class SmartTokenAuthentication(BaseAuthentication):
 def token_lookup(raw: str) -> "AccessToken | None":
     """The live access token with this value, or None (unknown, expired, disabled client or other audience)."""
     checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = (
-        AccessToken.objects.select_related("application", "user")
-        .filter(token_checksum=checksum)
-        .first()
-    )
+    token = AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum).first()
     if token is None or token.is_expired():
         return None
     if token.application is not None and not token.application.enabled:
@@ -91,7 +87,7 @@ def token_touch(token: "AccessToken") -> None:
 
 
 def _relative(reference: str | None) -> str | None:
-    """"http://x/fhir/Practitioner/1" -> "Practitioner/1"."""
+    """ "http://x/fhir/Practitioner/1" -> "Practitioner/1"."""
     if not reference:
         return None
     parts = reference.rstrip("/").split("/")

@@ -100,7 +100,9 @@ class Grant(AbstractGrant):
     """An authorization code, with the SMART context it will hand to the token response."""
 
     launch_context = models.JSONField(default=dict, blank=True)
-    launch = models.ForeignKey(LaunchContext, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    launch = models.ForeignKey(
+        LaunchContext, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -163,7 +165,9 @@ class UsedClientAssertion(models.Model):
 class UserFhirIdentity(models.Model):
     """Links an EHR user to the FHIR resource that is them (`fhirUser`): a Practitioner or a Patient."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fhir_identity")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fhir_identity"
+    )
     fhir_user = models.CharField(max_length=130, help_text='Relative reference, e.g. "Practitioner/123".')
 
     def __str__(self) -> str:

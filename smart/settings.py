@@ -24,6 +24,55 @@ DEFAULTS: dict[str, Any] = {
     "BACKEND_TOKEN_EXPIRE_SECONDS": 300,
     # How often a token's last_used may be written (seconds); keeps the FHIR hot path write-free.
     "LAST_USED_RESOLUTION_SECONDS": 60,
+    # The server's public root URL (scheme, host and any path prefix), e.g. "https://ehr.example.org".
+    # None: the origin of FHIRAPI["BASE_URL"]. Every absolute URL in discovery is built on it.
+    "PUBLIC_ROOT_URL": None,
+    # The SMART capabilities advertised in .well-known/smart-configuration; list only what works.
+    "CAPABILITIES": [
+        "launch-ehr",
+        "launch-standalone",
+        "authorize-post",
+        "client-public",
+        "client-confidential-symmetric",
+        "client-confidential-asymmetric",
+        "sso-openid-connect",
+        "context-banner",
+        "context-style",
+        "context-ehr-patient",
+        "context-ehr-encounter",
+        "context-standalone-patient",
+        "context-standalone-encounter",
+        "permission-offline",
+        "permission-online",
+        "permission-patient",
+        "permission-user",
+        "permission-v1",
+        "permission-v2",
+    ],
+    # `scopes_supported` in discovery; None: the launch scopes plus wildcard clinical scopes (v1 and v2).
+    "SCOPES_SUPPORTED": None,
+    # Overrides of the style JSON served at smart_style_url (keys of smart.discovery.DEFAULT_STYLE).
+    "STYLE": {},
+    # Timeout (seconds) when fetching a client's JWKS URL at registration.
+    "JWKS_FETCH_TIMEOUT_SECONDS": 5,
+    # smart_style_url put in every EHR launch context; None: the versioned URL of the served style JSON.
+    "SMART_STYLE_URL": None,
+    # Client assertions (private_key_jwt, RFC 7523): accepted algorithms, the furthest `exp` may lie ahead,
+    # and the clock skew tolerated on `exp`/`iat`/`nbf` (seconds).
+    "CLIENT_ASSERTION_ALGORITHMS": ["RS384", "ES384"],
+    "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS": 300,
+    "CLIENT_ASSERTION_LEEWAY_SECONDS": 30,
+    # A client JWKS fetched from its URL is cached as its Cache-Control allows (no-store: not at all); without
+    # that header for JWKS_CACHE_DEFAULT_SECONDS, and never longer than JWKS_CACHE_MAX_SECONDS.
+    "JWKS_CACHE_DEFAULT_SECONDS": 300,
+    "JWKS_CACHE_MAX_SECONDS": 3600,
+    # Refuse client JWKS URLs that are not https (switch off only for local development).
+    "JWKS_URI_REQUIRE_HTTPS": True,
+    # Extra accepted `aud` values of client assertions besides the token endpoint's own URL.
+    "TOKEN_ENDPOINT_AUDIENCES": [],
+    # Patient picker: rows per search and how many recently opened patients to offer.
+    "PICKER_PAGE_SIZE": 20,
+    "PICKER_RECENT_COUNT": 8,
 }
 
 IMPORT_STRINGS = {"FHIR_USER_RESOLVER"}

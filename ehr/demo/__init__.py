@@ -1,0 +1,1 @@
+"""Demo data for the EHR: a deterministic synthetic population of FHIR R4 resources (see ``population``)."""

@@ -1,0 +1,107 @@
+"""Provides `NdjsonSplitter`: writes one JSON text per line into numbered files, split at a size limit.
+
+Each file is written under a temporary `.part` name and renamed only once it is closed, so a file with its
+final name is always complete (a crash leaves only `.part` files, which a restarted job deletes). Lines are
+written as given: the store keeps each resource's JSON as compact one-line text, so nothing is parsed.
+"""
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+PART_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class FinishedFile:
+    """A closed ndjson file under its final name."""
+
+    name: str
+    count: int
+    size: int
+
+
+class NdjsonSplitter:
+    """Writes lines to `<prefix>-<n>.ndjson` in `directory`, starting a new file past either limit.
+
+    `on_finished` is called with each file once it has its final name (the caller records it).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        prefix: str,
+        *,
+        max_lines: int,
+        max_bytes: int | None,
+        on_finished: Callable[[FinishedFile], None],
+    ) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.max_lines = max(1, max_lines)
+        self.max_bytes = max_bytes
+        self.on_finished = on_finished
+        self._file: TextIO | None = None
+        self._number = 0
+        self._count = 0
+        self._size = 0
+
+    def write_all(
+        self, lines: Iterable[str], *, every: int = 0, tick: Callable[[int], None] | None = None
+    ) -> int:
+        """Write every line; call `tick(lines written so far)` after each `every` lines. Returns the total."""
+        written = 0
+        try:
+            for line in lines:
+                self.write(line)
+                written += 1
+                if tick is not None and written % every == 0:
+                    tick(written)
+        except BaseException:
+            self.abort()
+            raise
+        self.close()
+        return written
+
+    def write(self, line: str) -> None:
+        if self._file is None:
+            self._open()
+        data = line + "\n"
+        assert self._file is not None
+        self._file.write(data)
+        self._count += 1
+        # Byte size without encoding every line twice: ASCII text (the usual case) is one byte per character.
+        self._size += len(data) if data.isascii() else len(data.encode())
+        if self._count >= self.max_lines or (self.max_bytes is not None and self._size >= self.max_bytes):
+            self.close()
+
+    def close(self) -> None:
+        """Close the current file (if any) and give it its final name."""
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        final = self._name(self._number)
+        os.replace(self.directory / (final + PART_SUFFIX), self.directory / final)
+        self.on_finished(FinishedFile(final, self._count, self._size))
+
+    def abort(self) -> None:
+        """Drop the file being written: it never gets its final name."""
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        (self.directory / (self._name(self._number) + PART_SUFFIX)).unlink(missing_ok=True)
+
+    def _open(self) -> None:
+        self._number += 1
+        self._count = 0
+        self._size = 0
+        path = self.directory / (self._name(self._number) + PART_SUFFIX)
+        # 1 MiB buffer: few large writes keep the worker's throughput near the disk's.
+        self._file = open(path, "w", encoding="utf-8", newline="\n", buffering=1024 * 1024)  # noqa: SIM115
+
+    def _name(self, number: int) -> str:
+        return f"{self.prefix}-{number}.ndjson"

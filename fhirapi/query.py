@@ -1,0 +1,377 @@
+"""Provides the search compiler: a parsed `SearchQuery` plus an access decision -> one SQL query.
+
+Every predicate is a semi-join (`pk IN (SELECT resource_id FROM <index table> WHERE ...)`) or an anti-join
+(`NOT EXISTS`) on the index tables written by fhirapi.store, so that the database starts from whichever index
+is most selective (the patient's ReferenceIndex rows for `Observation?patient=X&...`) and never scans
+resources in Python. Matching rules follow R4 search.html; see fhirapi.search for the parsed forms.
+"""
+
+import logging
+import operator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from functools import reduce
+
+from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import OrderBy
+from django.utils import timezone
+
+from fhirapi.access import AccessDecision
+from fhirapi.indexing import normalize_string
+from fhirapi.models import (
+    CompartmentMembership,
+    DateIndex,
+    NumberIndex,
+    QuantityIndex,
+    ReferenceIndex,
+    Resource,
+    StringIndex,
+    TokenIndex,
+    UriIndex,
+)
+from fhirapi.search import (
+    Chain,
+    Clause,
+    DateQuery,
+    Include,
+    MissingQuery,
+    NumberQuery,
+    QuantityQuery,
+    ReferenceQuery,
+    SearchError,
+    SearchQuery,
+    SearchValue,
+    SortKey,
+    StringQuery,
+    TokenQuery,
+    UriQuery,
+    parse_constraints,
+)
+from fhirapi.searchparams import ParamType, SearchParam
+
+logger = logging.getLogger(__name__)
+
+INDEX_MODELS: dict[ParamType, type[Model]] = {
+    ParamType.TOKEN: TokenIndex,
+    ParamType.STRING: StringIndex,
+    ParamType.DATE: DateIndex,
+    ParamType.REFERENCE: ReferenceIndex,
+    ParamType.QUANTITY: QuantityIndex,
+    ParamType.NUMBER: NumberIndex,
+    ParamType.URI: UriIndex,
+}
+SORT_COLUMNS: dict[ParamType, str] = {
+    ParamType.DATE: "low",
+    ParamType.STRING: "normalized",
+    ParamType.TOKEN: "code",
+    ParamType.NUMBER: "value",
+    ParamType.QUANTITY: "value",
+}
+INDEXED_TEXT_MAX = 255  # StringIndex and TokenIndex keep the first 255 characters
+_NOTHING = Q(pk__in=[])
+
+
+def search_queryset(query: SearchQuery, access: AccessDecision) -> QuerySet[Resource]:
+    """Current, non-deleted resources matching every clause and the access decision, in the query's order.
+
+    The order is the sort keys (NULLs last), then the primary key, so that `_offset` paging is stable.
+    """
+    queryset = Resource.objects.filter(deleted=False)
+    if query.resource_type is not None:
+        queryset = queryset.filter(resource_type=query.resource_type)
+    for clause in query.clauses:
+        queryset = queryset.filter(clause_q(query.resource_type, clause))
+    queryset = apply_access(queryset, query.resource_type, access)
+    return _order(queryset, query.sort)
+
+
+def apply_access(
+    queryset: QuerySet[Resource], resource_type: str | None, access: AccessDecision
+) -> QuerySet[Resource]:
+    """Keep what some access filter reaches: its patient's compartment AND its granular constraints."""
+    if not access.allowed:
+        return queryset.none()
+    if access.unrestricted:
+        return queryset
+    reachable = [_filter_q(resource_type, f.patient_id, f.constraints) for f in access.filters]
+    return queryset.filter(_any(reachable))
+
+
+def _filter_q(resource_type: str | None, patient_id: str | None, constraints: Sequence[tuple[str, str]]) -> Q:
+    condition = _constraints_q(resource_type, constraints)
+    if patient_id is not None:
+        members = CompartmentMembership.objects.filter(patient_id=patient_id)
+        condition &= Q(pk__in=members.values("resource_id"))
+    return condition
+
+
+def _constraints_q(resource_type: str | None, constraints: Sequence[tuple[str, str]]) -> Q:
+    """A granular scope's constraints, AND-ed; one we cannot evaluate fails closed (reaches nothing)."""
+    if not constraints:
+        return Q()
+    try:
+        if resource_type is None:
+            raise SearchError("granular scope constraints need a resource type", constraints[0][0])
+        clauses = parse_constraints(resource_type, constraints)
+    except SearchError as error:
+        logger.warning(
+            "Granular scope constraint %r on %s not evaluated: %s", error.param, resource_type, error
+        )
+        return _NOTHING
+    return reduce(operator.and_, (clause_q(resource_type, clause) for clause in clauses), Q())
+
+
+def clause_q(resource_type: str | None, clause: Clause) -> Q:
+    """One clause (its values OR-ed) as a condition on Resource."""
+    if clause.chain is not None:
+        return _chain_q(resource_type, clause.chain)
+    param = clause.param
+    assert param is not None  # only chained clauses have none
+    if clause.modifier == "missing":
+        return _missing_q(resource_type, param, clause.values)
+    if param.is_column:
+        return _column_q(param, clause)
+    rows = _rows(resource_type, param).filter(
+        _any(_value_q(param, clause.modifier, v) for v in clause.values)
+    )
+    if clause.modifier == "not":  # search.html#modifiers: resources without the parameter match too
+        return ~Exists(rows.filter(resource_id=OuterRef("pk")))
+    return Q(pk__in=rows.values("resource_id"))
+
+
+def _rows(resource_type: str | None, param: SearchParam) -> QuerySet:
+    model = INDEX_MODELS[param.type]
+    return model._default_manager.filter(resource_type=resource_type or "", param=param.name)
+
+
+def _any(conditions: Iterable[Q]) -> Q:
+    """OR; no condition matches nothing, and an empty Q (no restriction) matches everything."""
+    combined = _NOTHING
+    for condition in conditions:
+        if not condition:  # Django drops an empty Q from an OR instead of letting it match everything
+            return Q()
+        combined = condition if combined is _NOTHING else combined | condition
+    return combined
+
+
+def _chain_q(resource_type: str | None, chain: Chain) -> Q:
+    """search.html#chaining: the reference's target is a current `target_type` resource matching `inner`."""
+    targets = Resource.objects.filter(resource_type=chain.target_type, deleted=False)
+    targets = targets.filter(clause_q(chain.target_type, chain.inner))
+    rows = _rows(resource_type, chain.param).filter(
+        target_type=chain.target_type, target_id__in=targets.values("fhir_id")
+    )
+    return Q(pk__in=rows.values("resource_id"))
+
+
+def _missing_q(resource_type: str | None, param: SearchParam, values: Sequence[SearchValue]) -> Q:
+    """search.html#missing: `true` = no index row for the parameter, `false` = at least one."""
+    wanted = {value.missing for value in values if isinstance(value, MissingQuery)}
+    if param.is_column or wanted == {True, False}:  # `_id` and `_lastUpdated` are never missing
+        return Q() if False in wanted else _NOTHING
+    present = Exists(_rows(resource_type, param).filter(resource_id=OuterRef("pk")))
+    return ~present if True in wanted else Q(present)
+
+
+def _column_q(param: SearchParam, clause: Clause) -> Q:
+    """`_id` against Resource.fhir_id, `_lastUpdated` against Resource.last_updated (a point in time)."""
+    if param.name == "_id":
+        ids = [value.code for value in clause.values if isinstance(value, TokenQuery) and value.code]
+        return ~Q(fhir_id__in=ids) if clause.modifier == "not" else Q(fhir_id__in=ids)
+    dates = (value for value in clause.values if isinstance(value, DateQuery))
+    return _any(_date_q(query, "last_updated", "last_updated", nullable=False) for query in dates)
+
+
+def _value_q(param: SearchParam, modifier: str | None, value: SearchValue) -> Q:
+    """One value as a condition on the parameter's index rows."""
+    if isinstance(value, TokenQuery):
+        return _token_q(value)
+    if isinstance(value, StringQuery):
+        return _string_q(modifier, value)
+    if isinstance(value, DateQuery):
+        return _date_q(value, "low", "high", nullable=True)
+    if isinstance(value, NumberQuery):
+        return _number_q(value.prefix, value.value, value.low, value.high, value.approximate())
+    if isinstance(value, QuantityQuery):
+        return _quantity_q(value)
+    if isinstance(value, ReferenceQuery):
+        return _reference_q(value)
+    if isinstance(value, UriQuery):
+        return Q(uri=value.uri)
+    raise TypeError(f"no match for {value!r} on {param.name}")
+
+
+def _token_q(value: TokenQuery) -> Q:
+    """search.html#token: `code` any system, `|code` no system, `system|code`, `system|` any code."""
+    condition = Q()
+    if value.code is not None:
+        condition &= Q(code=value.code[:INDEXED_TEXT_MAX])
+    if value.system is not None:
+        condition &= Q(system=value.system[:INDEXED_TEXT_MAX])
+    return condition
+
+
+def _string_q(modifier: str | None, value: StringQuery) -> Q:
+    """search.html#string: prefix, ignoring case and accents; `:exact` as written; `:contains` anywhere."""
+    normalized = normalize_string(value.text)[:INDEXED_TEXT_MAX]
+    if modifier == "exact":
+        return Q(normalized=normalized, exact=value.text[:INDEXED_TEXT_MAX])
+    if modifier == "contains":
+        return Q(normalized__contains=normalized)
+    return Q(normalized__startswith=normalized)
+
+
+def _date_q(query: DateQuery, low: str, high: str, *, nullable: bool) -> Q:
+    """search.html#prefix on ranges: the stored [low, high] (NULL = open) against the query's [low, high]."""
+
+    def reaches(field: str, lookup: str, bound: datetime) -> Q:  # an open (NULL) end reaches past any bound
+        condition = Q(**{f"{field}__{lookup}": bound})
+        return condition | Q(**{f"{field}__isnull": True}) if nullable else condition
+
+    inside = Q(**{f"{low}__gte": query.low, f"{high}__lte": query.high})
+    if query.prefix == "ap":  # overlaps the widened range
+        near_low, near_high = query.approximate(timezone.now())
+        return reaches(low, "lte", near_high) & reaches(high, "gte", near_low)
+    return {
+        "eq": lambda: inside,
+        "ne": lambda: reaches(low, "lt", query.low) | reaches(high, "gt", query.high),
+        "gt": lambda: reaches(high, "gt", query.high),
+        "lt": lambda: reaches(low, "lt", query.low),
+        "ge": lambda: reaches(high, "gt", query.high) | inside,
+        "le": lambda: reaches(low, "lt", query.low) | inside,
+        "sa": lambda: Q(**{f"{low}__gt": query.high}),
+        "eb": lambda: Q(**{f"{high}__lt": query.low}),
+    }[query.prefix]()
+
+
+def _number_q(
+    prefix: str, value: Decimal, low: Decimal, high: Decimal, approximate: tuple[Decimal, Decimal]
+) -> Q:
+    """search.html#number: `eq`/`ne` use the precision range [low, high); the others the exact value."""
+    return {
+        "eq": lambda: Q(value__gte=low, value__lt=high),
+        "ne": lambda: Q(value__lt=low) | Q(value__gte=high),
+        "gt": lambda: Q(value__gt=value),
+        "lt": lambda: Q(value__lt=value),
+        "ge": lambda: Q(value__gte=value),
+        "le": lambda: Q(value__lte=value),
+        "sa": lambda: Q(value__gte=high),
+        "eb": lambda: Q(value__lt=low),
+        "ap": lambda: Q(value__gte=approximate[0], value__lte=approximate[1]),
+    }[prefix]()
+
+
+def _quantity_q(value: QuantityQuery) -> Q:
+    """search.html#quantity: the number, then `system|code`, or `||code` matching the code or the unit."""
+    condition = _number_q(value.prefix, value.value, value.low, value.high, value.approximate())
+    if value.system is not None:
+        condition &= Q(system=value.system)
+        if value.code is not None:
+            condition &= Q(code=value.code)
+    elif value.code is not None:
+        condition &= Q(code=value.code) | Q(unit=value.code)
+    return condition
+
+
+def _reference_q(value: ReferenceQuery) -> Q:
+    """search.html#reference: by id (any type unless typed), `Type/id`, or an absolute URL."""
+    by_id = _NOTHING
+    if value.target_id is not None:
+        by_id = Q(target_id=value.target_id)
+        if value.target_type is not None:
+            by_id &= Q(target_type=value.target_type)
+    if value.url is not None:
+        return Q(url=value.url) | by_id
+    return by_id
+
+
+def _order(queryset: QuerySet[Resource], sort: Sequence[SortKey]) -> QuerySet[Resource]:
+    """search.html#_sort: each key's least (ascending) or greatest (descending) value, NULLs last; then pk."""
+    ordering: list[OrderBy] = []
+    for position, key in enumerate(sort):
+        if key.param.name == "_id":
+            expression = F("fhir_id")
+        elif key.param.name == "_lastUpdated":
+            expression = F("last_updated")
+        else:
+            alias = f"sort_{position}"
+            queryset = queryset.annotate(**{alias: _sort_value(key)})
+            expression = F(alias)
+        ordering.append(
+            expression.desc(nulls_last=True) if key.descending else expression.asc(nulls_last=True)
+        )
+    return queryset.order_by(*ordering, "pk")
+
+
+def _sort_value(key: SortKey) -> Subquery:
+    column = SORT_COLUMNS[key.param.type]
+    model = INDEX_MODELS[key.param.type]
+    rows = model._default_manager.filter(resource_id=OuterRef("pk"), param=key.param.name)
+    first = F(column).desc(nulls_last=True) if key.descending else F(column).asc(nulls_last=True)
+    return Subquery(rows.order_by(first).values(column)[:1])
+
+
+def include_targets(
+    resources: Sequence[Resource], includes: Sequence[Include], access_for: Callable[[str], AccessDecision]
+) -> list[Resource]:
+    """search.html#include: the resources the page's resources reference through the included parameters.
+
+    One level (`:iterate` is applied once, from the page); each target type is filtered by `access_for`; the
+    page's own resources and duplicates are left out; ordered by type, then storage order.
+    """
+    page = [resource.pk for resource in resources]
+    if not page or not includes:
+        return []
+    rows = ReferenceIndex.objects.filter(resource_id__in=page).exclude(target_type="").exclude(target_id="")
+    rows = rows.filter(_any(_include_q(include) for include in includes))
+    found: list[Resource] = []
+    for target_type in sorted(set(rows.values_list("target_type", flat=True))):
+        targets = Resource.objects.filter(
+            resource_type=target_type,
+            deleted=False,
+            fhir_id__in=rows.filter(target_type=target_type).values("target_id"),
+        ).exclude(pk__in=page)
+        found.extend(apply_access(targets, target_type, access_for(target_type)).order_by("pk"))
+    return found
+
+
+def revinclude_sources(
+    resources: Sequence[Resource], revincludes: Sequence[Include], access_for: Callable[[str], AccessDecision]
+) -> list[Resource]:
+    """search.html#revinclude: the resources that reference the page's resources through the named parameters.
+
+    Each source type is filtered by `access_for`; the page's own resources and duplicates are left out.
+    """
+    if not resources or not revincludes:
+        return []
+    page_ids: dict[str, list[str]] = defaultdict(list)
+    for resource in resources:
+        page_ids[resource.resource_type].append(resource.fhir_id)
+    pointing_at_page = _any(Q(target_type=t, target_id__in=ids) for t, ids in page_ids.items())
+    rows = ReferenceIndex.objects.filter(pointing_at_page).filter(
+        _any(_include_q(include) for include in revincludes)
+    )
+    seen = {resource.pk for resource in resources}
+    found: list[Resource] = []
+    for source_type in sorted(set(rows.values_list("resource_type", flat=True))):
+        sources = Resource.objects.filter(
+            resource_type=source_type,
+            deleted=False,
+            pk__in=rows.filter(resource_type=source_type).values("resource_id"),
+        ).exclude(pk__in=seen)
+        found.extend(apply_access(sources, source_type, access_for(source_type)).order_by("pk"))
+    return found
+
+
+def _include_q(include: Include) -> Q:
+    """ReferenceIndex rows an `_include` or `_revinclude` names (`*` for any source type or parameter)."""
+    condition = Q()
+    if include.source_type != "*":
+        condition &= Q(resource_type=include.source_type)
+    if include.param != "*":
+        condition &= Q(param=include.param)
+    if include.target_type is not None:
+        condition &= Q(target_type=include.target_type)
+    return condition
