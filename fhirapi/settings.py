@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PAGE_SIZE": 1000,
     # Extra `rest.security` content for /metadata (smart/ plugs its OAuth URIs in here).
     "CAPABILITY_SECURITY_PROVIDER": None,
+    # Callables (request, response, grant) told of every FHIR response made with a grant (audit, dev timelines).
+    "RESPONSE_OBSERVERS": [],
     # Software name shown in the CapabilityStatement.
     "SOFTWARE_NAME": "Django SMART EHR",
     # Bulk Data $export (fhirapi.bulk). Folder of the ndjson files; None: settings.VAR_DIR / "bulk".
@@ -46,7 +48,12 @@ DEFAULTS: dict[str, Any] = {
     "BULK_RETRY_AFTER_SECONDS": 5,
 }
 
-IMPORT_STRINGS = {"AUTHENTICATION_CLASSES", "ACCESS_POLICY_CLASS", "CAPABILITY_SECURITY_PROVIDER"}
+IMPORT_STRINGS = {
+    "AUTHENTICATION_CLASSES",
+    "ACCESS_POLICY_CLASS",
+    "CAPABILITY_SECURITY_PROVIDER",
+    "RESPONSE_OBSERVERS",
+}
 
 
 class FHIRAPISettings:

@@ -71,7 +71,7 @@ def grant_from_token(token: "AccessToken") -> Grant:
         client_id=token.application.client_id if token.application else None,
         user_id=token.user_id,
         scope=token.scope,
-        extra={"token_id": token.pk},
+        extra={"token_id": token.pk, "launch_id": token.launch_id},
     )
 
 

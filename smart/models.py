@@ -176,3 +176,27 @@ class UserFhirIdentity(models.Model):
     @property
     def is_patient(self) -> bool:
         return self.fhir_user.startswith("Patient/")
+
+
+class LaunchEvent(models.Model):
+    """One step of a launch, for the developer launcher's timeline. Never holds a code, token or secret."""
+
+    class Kind(models.TextChoices):
+        LAUNCH_CREATED = "launch-created"
+        AUTHORIZE_REQUEST = "authorize-request"
+        AUTHORIZE_ERROR = "authorize-error"
+        CONSENT = "consent"
+        TOKEN_ISSUED = "token-issued"
+        TOKEN_ERROR = "token-error"
+        FHIR_CALL = "fhir-call"
+
+    launch = models.ForeignKey(LaunchContext, on_delete=models.CASCADE, related_name="events")
+    created = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of launch {self.launch_id}"

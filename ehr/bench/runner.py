@@ -3,6 +3,7 @@
 import os
 import platform
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -144,10 +145,28 @@ def machine_facts() -> dict[str, object]:
         "nproc": os.cpu_count(),
         "cpu_model": _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown",
         "memory_gib": round(int((_proc_field("/proc/meminfo", "MemTotal") or "0 kB").split()[0]) / 2**20, 1),
+        "cpu_idle_before": round(cpu_idle_share(), 2),  # other work on the machine, just before measuring
         "python": platform.python_version(),
         "django": django.get_version(),
         "database": _database_version(),
     }
+
+
+def cpu_idle_share(seconds: float = 1.0) -> float:
+    """The share of all cores' time that was idle over the next `seconds` (1.0 = nothing else running)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as handle:
+            ticks = [int(v) for v in handle.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(1, total1 - total0)
 
 
 def _proc_field(path: str, name: str) -> str | None:

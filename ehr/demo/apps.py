@@ -3,6 +3,11 @@
 The registrations have fixed client ids, so running `seed_demo` again updates them in place. Redirect URIs
 cover the EHR's own origin and its loopback twin (127.0.0.1 <-> localhost): the sample app is served by this
 project but may be opened from the other origin, which makes every call it makes cross-origin (CORS).
+
+The embedded registration always launches from the EHR's own origin: inside a cross-site iframe the browser
+does not send the EHR's SameSite=Lax session cookie to /authorize, so the user would have to sign in again in
+the frame. An EHR that embeds apps from other sites serves its session cookie with SameSite=None; Secure
+(https only). The window registrations have no such limit and launch from `app_base_url`.
 """
 
 from dataclasses import dataclass
@@ -29,6 +34,10 @@ class DemoApp:
     description: str
     launch_mode: str
     audience: str
+
+    @property
+    def embedded(self) -> bool:
+        return self.launch_mode == "embedded"
 
 
 SAMPLE_APPS = (
@@ -81,14 +90,15 @@ def sample_app_redirect_uris(*origins: str) -> list[str]:
 def demo_apps_register(base_url: str, app_base_url: str | None = None) -> list[Application]:
     """Register (or update) the sample app's three registrations; return them.
 
-    `base_url` is the EHR's root URL; `app_base_url` is where the app is opened from (default: the EHR's own
-    root URL). Public clients with PKCE, so the app carries no secret.
+    `base_url` is the EHR's root URL; `app_base_url` is where the window registrations open the app from
+    (default: the EHR's own root URL). Public clients with PKCE, so the app carries no secret.
     """
-    app_root = _origin(app_base_url or base_url)
+    ehr_root, app_root = _origin(base_url), _origin(app_base_url or base_url)
     redirect_uris = sample_app_redirect_uris(base_url, app_root)
     registered = []
     for demo in SAMPLE_APPS:
-        launch_uri = f"{app_root}{SAMPLE_APP_PATH}launch.html?client_id={demo.client_id}"
+        root = ehr_root if demo.embedded else app_root
+        launch_uri = f"{root}{SAMPLE_APP_PATH}launch.html?client_id={demo.client_id}"
         client_validate(
             client_type=ClientType.PUBLIC,
             redirect_uris=redirect_uris,
@@ -100,7 +110,7 @@ def demo_apps_register(base_url: str, app_base_url: str | None = None) -> list[A
         )
         client.name, client.description = demo.name, demo.description
         client.redirect_uris, client.launch_uri = " ".join(redirect_uris), launch_uri
-        client.logo_uri = f"{app_root}{SAMPLE_APP_PATH}logo.svg"
+        client.logo_uri = f"{root}{SAMPLE_APP_PATH}logo.svg"
         client.allowed_scopes, client.launch_mode, client.audience = (
             SAMPLE_APP_SCOPES,
             demo.launch_mode,

@@ -8,7 +8,7 @@ FHIR API (cross-origin when opened as http://localhost:8000 while the EHR is htt
 
 from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 from django.views.static import serve
@@ -26,6 +26,8 @@ SAMPLE_APP_CSP = (
 @require_safe
 @xframe_options_exempt
 def sample_app_view(request: HttpRequest, path: str = "index.html") -> HttpResponse:
+    if ".." in path.split("/"):
+        raise Http404("Not a sample app file.")
     response = serve(request, path or "index.html", document_root=SAMPLE_APP_DIR)
     response["Content-Security-Policy"] = SAMPLE_APP_CSP
     if path.endswith(".html"):

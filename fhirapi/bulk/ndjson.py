@@ -8,6 +8,7 @@ written as given: the store keeps each resource's JSON as compact one-line text,
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
@@ -49,15 +50,20 @@ class NdjsonSplitter:
         self._size = 0
 
     def write_all(
-        self, lines: Iterable[str], *, every: int = 0, tick: Callable[[int], None] | None = None
+        self, lines: Iterable[str], *, batch: int = 1000, tick: Callable[[int], None] | None = None
     ) -> int:
-        """Write every line; call `tick(lines written so far)` after each `every` lines. Returns the total."""
+        """Write every line, `batch` lines at a time; `tick(lines written so far)` after each batch."""
+        rows = iter(lines)
         written = 0
         try:
-            for line in lines:
-                self.write(line)
-                written += 1
-                if tick is not None and written % every == 0:
+            while True:
+                room = self.max_lines - self._count if self._file is not None else self.max_lines
+                lines_batch = list(islice(rows, min(batch, room)))
+                if not lines_batch:
+                    break
+                self._write_batch(lines_batch)
+                written += len(lines_batch)
+                if tick is not None:
                     tick(written)
         except BaseException:
             self.abort()
@@ -65,15 +71,16 @@ class NdjsonSplitter:
         self.close()
         return written
 
-    def write(self, line: str) -> None:
+    def _write_batch(self, lines: list[str]) -> None:
+        """One write per batch: joining in C costs far less than a Python call per line."""
         if self._file is None:
             self._open()
-        data = line + "\n"
         assert self._file is not None
-        self._file.write(data)
-        self._count += 1
-        # Byte size without encoding every line twice: ASCII text (the usual case) is one byte per character.
-        self._size += len(data) if data.isascii() else len(data.encode())
+        text = "\n".join(lines) + "\n"
+        self._file.write(text)
+        self._count += len(lines)
+        self._size += len(text) if text.isascii() else len(text.encode())
+        # Resources are counted exactly (batches never cross the line limit); bytes at batch granularity.
         if self._count >= self.max_lines or (self.max_bytes is not None and self._size >= self.max_bytes):
             self.close()
 

@@ -141,7 +141,7 @@ def _export(job: ExportJob, on_progress: ProgressCallback | None) -> None:
             if on_progress is not None:
                 on_progress(base + written, total)
 
-        done += splitter.write_all(stream, every=chunk, tick=tick)
+        done += splitter.write_all(stream, batch=chunk, tick=tick)
     if job.warnings:
         errors = _splitter(job, "OperationOutcome", ExportFile.Kind.ERROR)
         errors.write_all(jsontext.dumps(operation_outcome(warning)) for warning in job.warnings)

@@ -56,6 +56,14 @@ class FHIRView(APIView):
             logger.exception("Unhandled error in %s", type(self).__name__)
             return Response(server_error_outcome(), status=500)
 
+    def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().finalize_response(request, response, *args, **kwargs)
+        grant = getattr(request, "_auth", None)
+        if isinstance(grant, Grant):
+            for observer in fhirapi_settings.RESPONSE_OBSERVERS:
+                observer(request, response, grant)
+        return response
+
     # --- helpers for subclasses
 
     @property

@@ -26,7 +26,6 @@ from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.views import AuthorizationView
 from oauthlib.oauth2.rfc6749 import errors
 
-from smart import signals  # noqa: F401  (connects the logout hook until SmartConfig.ready imports it)
 from smart.consent import (
     consent_items,
     consent_remember,

@@ -60,7 +60,10 @@ def test_vital_trends_are_plotted_from_observations(chart):
                       .split("</script>")[0])  # fmt: skip
     by_key = {v["key"]: v for v in data}
     assert by_key["hr"]["series"] == [{"name": "Heart rate", "data": [72.0, 80.0]}]
-    assert by_key["bp"]["series"] == [{"name": "Systolic", "data": [128.0]}, {"name": "Diastolic", "data": [82.0]}]
+    assert by_key["bp"]["series"] == [
+        {"name": "Systolic", "data": [128.0]},
+        {"name": "Diastolic", "data": [82.0]},
+    ]
     html = chart.content.decode()
     assert '<canvas id="vital-chart-hr"' in html
     assert "/static/ehr/vendor/chartjs/chart.umd.js" in html

@@ -1,4 +1,4 @@
-"""FHIR Bulk Data `$export` end to end: kick-off, background run, status, manifest, downloads, and the limits."""
+"""FHIR Bulk Data `$export` end to end: kick-off, background run, status, manifest, downloads, limits."""
 
 import json
 import time
@@ -164,7 +164,8 @@ def test_system_export_with_a_real_rs384_backend_token(data, client, settings):
     app = _backend_application("Real backend", jwks={"keys": [jwk]})
     now = int(time.time())
     assertion = jwt.encode(
-        {"iss": app.client_id, "sub": app.client_id, "aud": TOKEN_URL, "exp": now + 300, "jti": uuid.uuid4().hex},
+        {"iss": app.client_id, "sub": app.client_id, "aud": TOKEN_URL, "exp": now + 300,
+         "jti": uuid.uuid4().hex},
         key, algorithm="RS384", headers={"kid": "k1", "typ": "JWT"},
     )  # fmt: skip
     body = urlencode({
@@ -230,7 +231,8 @@ def test_post_kick_off_takes_a_parameters_resource(data, bulk):
     ("_case", "params", "expected"),
     [
         ("type", {"_type": "Condition,Practitioner"}, {"Condition": {"c1"}, "Practitioner": {"pr1"}}),
-        ("repeated type", {"_type": ["Condition", "Practitioner"]}, {"Condition": {"c1"}, "Practitioner": {"pr1"}}),
+        ("repeated type", {"_type": ["Condition", "Practitioner"]},
+         {"Condition": {"c1"}, "Practitioner": {"pr1"}}),
         (
             "typeFilter",
             {"_type": "Observation", "_typeFilter": "Observation?category=laboratory"},
@@ -239,7 +241,8 @@ def test_post_kick_off_takes_a_parameters_resource(data, bulk):
         (
             "typeFilters of one type are OR-ed",
             {"_type": "Observation",
-             "_typeFilter": "Observation?category=laboratory&subject=Patient/p1,Observation?subject=Patient/p2"},
+             "_typeFilter":
+                 "Observation?category=laboratory&subject=Patient/p1,Observation?subject=Patient/p2"},
             {"Observation": {"o1-lab", "o2-lab", "o2-vit"}},
         ),
         (
@@ -321,13 +324,15 @@ def test_lenient_type_filter_reports_what_it_ignored_in_the_error_file(data, bul
         ("includeAssociatedData", "$export", {"includeAssociatedData": "LatestProvenanceResources"}, {}, 400,
          "includeAssociatedData"),
         ("unknown parameter", "$export", {"_foo": "1"}, {}, 400, "_foo"),
-        ("typeFilter on an unknown param", "$export", {"_typeFilter": "Observation?nope=1"}, {}, 400, "_typeFilter"),
+        ("typeFilter on an unknown param", "$export", {"_typeFilter": "Observation?nope=1"}, {}, 400,
+         "_typeFilter"),
         ("typeFilter with a bad value", "$export", {"_typeFilter": "Observation?date=yesterday"}, {}, 400,
          "_typeFilter"),
-        ("typeFilter outside _type", "$export", {"_type": "Patient", "_typeFilter": "Observation?code=1"}, {}, 400,
-         "_typeFilter"),
+        ("typeFilter outside _type", "$export", {"_type": "Patient", "_typeFilter": "Observation?code=1"}, {},
+         400, "_typeFilter"),
         ("typeFilter not a query", "$export", {"_typeFilter": "category=laboratory"}, {}, 400, "_typeFilter"),
-        ("non-compartment type at patient level", "Patient/$export", {"_type": "Practitioner"}, {}, 400, "_type"),
+        ("non-compartment type at patient level", "Patient/$export", {"_type": "Practitioner"}, {}, 400,
+         "_type"),
         ("unknown group", "Group/nope/$export", {}, {}, 404, None),
     ],
 )  # fmt: skip

@@ -85,6 +85,7 @@ def observation(oid, subject, *, code="8867-4", category="vital-signs", value=No
 @pytest.fixture
 def population():
     """p1: o1-o4, p2: o5-o6, Group g1: o7, deleted p4: o8; a deleted odel on p1; medication and provenance."""
+    # fmt: off
     put(patient("p1", "Gómez", "José", birthDate="1980-03-15", gender="male",
                 identifier=[{"system": MRN, "value": "MRN1"}], managingOrganization={"reference": "Organization/org1"}))
     put(patient("p2", "Smith", "Anna", birthDate="1975-11-02", gender="female",
@@ -111,7 +112,7 @@ def population():
          "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/med1"}})
     put({"resourceType": "Provenance", "id": "prov1", "recorded": "2024-01-10T08:00:00Z",
          "target": [{"reference": "Observation/o1"}], "agent": [{"who": {"reference": "Practitioner/dr1"}}]})
-    # fmt: skip
+    # fmt: on
 
 
 def found(resource_type, params, access=UNRESTRICTED):
@@ -191,7 +192,8 @@ def test_dates(population, _case, value, expected):
     ("_case", "now", "expected"),
     [
         ("_near now: at least a day", datetime(2024, 1, 20, tzinfo=UTC), ["o1", "o5", "o6", "o8"]),
-        ("_ten years on: 10% of the gap", datetime(2034, 1, 10, tzinfo=UTC), ["o1", "o2", "o3", "o4", "o5", "o6", "o8"]),
+        ("_ten years on: 10% of the gap", datetime(2034, 1, 10, tzinfo=UTC),
+         ["o1", "o2", "o3", "o4", "o5", "o6", "o8"]),
     ],
 )  # fmt: skip
 def test_date_approximately(population, monkeypatch, _case, now, expected):
@@ -231,7 +233,10 @@ def test_quantities(population, _case, value, expected):
 
 
 def test_quantity_code_or_unit(population):
-    put(observation("o9", "Patient/p3", value=5, unit="mg") | {"valueQuantity": {"value": 5, "unit": "milligram"}})
+    put(
+        observation("o9", "Patient/p3", value=5, unit="mg")
+        | {"valueQuantity": {"value": 5, "unit": "milligram"}}
+    )
     assert found("Observation", [("value-quantity", "5||milligram")]) == ["o9"]
 
 
@@ -246,7 +251,9 @@ def test_numbers(population, monkeypatch, _case, value, expected):
     monkeypatch.setitem(searchparams.REGISTRY["Observation"], "probability", probability)
     for fhir_id, number in (("o1", "0.25"), ("o2", "0.8")):
         row = Resource.objects.get(fhir_id=fhir_id)
-        NumberIndex.objects.create(resource=row, resource_type="Observation", param="probability", value=number)
+        NumberIndex.objects.create(
+            resource=row, resource_type="Observation", param="probability", value=number
+        )
     assert found("Observation", [("probability", value)]) == expected
 
 
@@ -303,7 +310,11 @@ def test_missing(population, _case, resource_type, params, expected):
     ("_case", "params", "expected"),
     [
         ("_typed chain on a string", [("subject:Patient.name", "smith")], ["o5", "o6"]),
-        ("_single-target chain on a token", [("patient.identifier", f"{MRN}|MRN1")], ["o1", "o2", "o3", "o4"]),
+        (
+            "_single-target chain on a token",
+            [("patient.identifier", f"{MRN}|MRN1")],
+            ["o1", "o2", "o3", "o4"],
+        ),
         ("_chain on _id", [("patient._id", "p2")], ["o5", "o6"]),
         ("_chain with other clauses", [("patient.gender", "female"), ("category", "laboratory")], ["o6"]),
         ("_deleted targets do not match", [("subject:Patient.name", "ghost")], []),
@@ -429,7 +440,8 @@ def included(resource_type, params, access_for=lambda _type: UNRESTRICTED):
          [("_include", "MedicationRequest:medication:Medication")], ["Medication/med1"]),
         ("_include skips deleted targets", "Observation", [("_id", "o8"), ("_include", "Observation:patient")], []),
         ("_include:iterate runs one level", "Observation",
-         [("_id", "o1"), ("_include", "Observation:patient"), ("_include:iterate", "Patient:organization")], ["Patient/p1"]),
+         [("_id", "o1"), ("_include", "Observation:patient"), ("_include:iterate", "Patient:organization")],
+         ["Patient/p1"]),
         ("_nothing to include", "Observation", [("_id", "o7"), ("_include", "Observation:performer")], []),
         ("_revinclude", "Patient", [("_id", "p2"), ("_revinclude", "Observation:patient")],
          ["Observation/o5", "Observation/o6"]),
@@ -450,7 +462,9 @@ def test_includes(population, _case, resource_type, params, expected):
 
 
 def test_includes_leave_out_the_page(population):
-    query = parse_search("Observation", [("_include", "Observation:subject"), ("_revinclude", "Observation:subject")])
+    query = parse_search(
+        "Observation", [("_include", "Observation:subject"), ("_revinclude", "Observation:subject")]
+    )
     rows = page("Patient", []) + page("Observation", [("patient", "p2")])
     assert include_targets(rows, query.includes, lambda _type: UNRESTRICTED) == []
     assert revinclude_sources(rows, query.revincludes, lambda _type: UNRESTRICTED) == [

@@ -356,7 +356,9 @@ def test_invalid_values_are_errors_even_when_lenient(_case, resource_type, key, 
 
 
 def test_constraints_are_filter_clauses():
-    clauses = parse_constraints("Observation", [("category", f"{OBS_CATEGORY}|laboratory"), ("status", "final")])
+    clauses = parse_constraints(
+        "Observation", [("category", f"{OBS_CATEGORY}|laboratory"), ("status", "final")]
+    )
     assert [(clause.param.name, clause.values) for clause in clauses] == [
         ("category", (TokenQuery(OBS_CATEGORY, "laboratory"),)),
         ("status", (TokenQuery(None, "final"),)),
@@ -385,7 +387,11 @@ def test_constraints_are_strict(_case, key, value):
 @pytest.mark.parametrize(
     ("_case", "now", "expected_margin"),
     [
-        ("_10% of the gap to now", utc(2030, 3, 5), (utc(2030, 3, 5) - utc(2020, 3, 4, 23, 59, 59, END)) / 10),
+        (
+            "_10% of the gap to now",
+            utc(2030, 3, 5),
+            (utc(2030, 3, 5) - utc(2020, 3, 4, 23, 59, 59, END)) / 10,
+        ),
         ("_gap before the date", utc(2010, 3, 4), (utc(2020, 3, 4) - utc(2010, 3, 4)) / 10),
         ("_at least a day", utc(2020, 3, 5), timedelta(days=1)),
         ("_now inside the range", utc(2020, 3, 4, 12), timedelta(days=1)),
@@ -394,7 +400,10 @@ def test_constraints_are_strict(_case, key, value):
 def test_date_approximately(_case, now, expected_margin):
     (clause,) = parse_search("Observation", [("date", "ap2020-03-04")]).clauses
     low, high = clause.values[0].approximate(now)
-    assert (low, high) == (utc(2020, 3, 4) - expected_margin, utc(2020, 3, 4, 23, 59, 59, END) + expected_margin)
+    assert (low, high) == (
+        utc(2020, 3, 4) - expected_margin,
+        utc(2020, 3, 4, 23, 59, 59, END) + expected_margin,
+    )
 
 
 @pytest.mark.parametrize(

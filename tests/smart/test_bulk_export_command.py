@@ -38,7 +38,8 @@ def _client(
 ):
     return Application.objects.create(
         name=name, client_type="confidential", authorization_grant_type="client-credentials",
-        smart_client_type=smart_client_type, token_endpoint_auth_method="private_key_jwt", allowed_scopes=scopes,
+        smart_client_type=smart_client_type, token_endpoint_auth_method="private_key_jwt",
+        allowed_scopes=scopes,
     )  # fmt: skip
 
 

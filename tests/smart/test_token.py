@@ -3,6 +3,7 @@
 #44)."""
 
 import json
+import logging
 import secrets
 from datetime import timedelta
 
@@ -516,3 +517,19 @@ def test_code_exchange_callback_carries_state_only(ehr_app):
     # then the redirect carries the code and the exact state, nothing else
     assert set(callback(response)) == {"code", "state"}
     assert RefreshToken.objects.count() == 0
+
+
+def test_codes_tokens_and_secrets_never_reach_the_logs(smart_app, confidential_app, clinician, caplog):
+    # given logging switched on at DEBUG for everything the project's LOGGING lets through
+    caplog.set_level(logging.DEBUG)
+    smart = smart_app(confidential_app, user=clinician, secret=confidential_app.plain_secret)
+
+    # when a confidential app goes through authorize, exchange and refresh
+    code = smart.code_for("openid fhirUser offline_access user/*.rs")
+    token = smart.exchange(code).json()
+    refreshed = smart.refresh(token["refresh_token"]).json()
+
+    # then no log record contains the code, a token or the client secret
+    secrets_seen = [code, token["access_token"], token["refresh_token"], refreshed["access_token"]]
+    secrets_seen += [refreshed["refresh_token"], confidential_app.plain_secret]
+    assert not [s for s in secrets_seen if s in caplog.text]

@@ -126,6 +126,7 @@ class Command(BaseCommand):
         keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
         cases = cases_build(targets, token_mint(), keys)
         config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
+        machine = machine_facts()
         watch = ConnectionWatch(before_server=backend_snapshot())
         log = Path(settings.VAR_DIR) / "bench-gunicorn.log"
         try:
@@ -138,7 +139,7 @@ class Command(BaseCommand):
                 )  # fmt: skip
         except (ServerError, PreflightError) as exc:
             raise CommandError(str(exc)) from exc
-        report = self._report(stats, results, config, options, watch)
+        report = self._report(stats, results, config, options, watch, machine)
         report.server["patient"] = targets.patient_id
         report.server["observation"] = targets.observation_id
         if options["explain"]:
@@ -163,8 +164,15 @@ class Command(BaseCommand):
         self._note(f"{stats.observations_after:,} Observations in the database")
         return stats
 
-    def _report(self, stats: LoadStats, results, config, options, watch: ConnectionWatch) -> rep.BenchReport:  # type: ignore[no-untyped-def]
-        machine = machine_facts()
+    def _report(
+        self,
+        stats: LoadStats,
+        results: list[rep.CaseResult],
+        config: ServerConfig,
+        options: dict[str, Any],
+        watch: ConnectionWatch,
+        machine: dict[str, Any],
+    ) -> rep.BenchReport:
         report = rep.BenchReport(
             backend="postgresql" if is_postgresql() else "sqlite",
             observations=stats.observations_after,
@@ -195,7 +203,11 @@ class Command(BaseCommand):
             f"{report.server['config']}; wrk 1 thread, {report.server['connections']} connections, "
             f"{report.server['duration_s']:.0f} s per case after {report.server['warmup_s']:.0f} s warm-up"
         )
-        self.stdout.write(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['memory_gib']} GiB")
+        self.stdout.write(
+            f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['memory_gib']} GiB; "
+            f"{m['cpu_idle_before']:.0%} of the CPU idle just before measuring"
+            + (" (BUSY: other processes compete for the cores; figures are low)" if _busy(m) else "")
+        )
         self.stdout.write(SHARED_CORES_NOTE.format(nproc=m["nproc"]) + "\n")
         self.stdout.write(rep.format_table(report) + "\n")
         self.stdout.write(_connections_line(report.connections))
@@ -277,6 +289,10 @@ def _argv(options: dict[str, Any], url: str) -> list[str]:
         argv += [f"--{name.replace('_', '-')}", str(options[name])]
     argv += [f"--{flag}" for flag in ("validate", "explain", "json") if options[flag]]
     return argv
+
+
+def _busy(machine: dict[str, Any]) -> bool:
+    return machine["cpu_idle_before"] < 0.8
 
 
 def _load_dict(stats: LoadStats) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+"""Provides the launch timeline: what happened to one launch, for app developers debugging their app.
+
+Events are recorded by the authorize and token views and, through FHIRAPI["RESPONSE_OBSERVERS"], by the FHIR
+API for calls made with a token that came from a launch. Details never hold codes, tokens, secrets or
+assertions: record parameter names and non-secret values only.
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from smart.models import LaunchContext, LaunchEvent
+
+# Authorize parameters that are safe to show (the PKCE challenge is not a secret, but adds nothing).
+SHOWN_AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "aud", "state", "launch",
+                          "code_challenge_method", "nonce")  # fmt: skip
+
+
+def launch_event_record(*, launch: LaunchContext | int | None, kind: str, detail: dict[str, Any]) -> None:
+    """Append one event to a launch's timeline (no-op without a launch)."""
+    if launch is None:
+        return
+    launch_id = launch if isinstance(launch, int) else launch.pk
+    LaunchEvent.objects.create(launch_id=launch_id, kind=kind, detail=detail)
+
+
+def launch_events(launch: LaunchContext) -> QuerySet[LaunchEvent]:
+    return LaunchEvent.objects.filter(launch=launch).order_by("created", "pk")
+
+
+def authorize_params_shown(params: dict[str, Any]) -> dict[str, Any]:
+    """The authorize request's parameters as a timeline may show them."""
+    return {name: params[name] for name in SHOWN_AUTHORIZE_PARAMS if params.get(name)}
+
+
+def fhir_call_observer(request, response, grant) -> None:  # type: ignore[no-untyped-def]
+    """FHIRAPI response observer: record calls made with a launch's token (method, path, status, reason)."""
+    launch_id = (grant.extra or {}).get("launch_id") if grant is not None else None
+    if not launch_id:
+        return
+    detail: dict[str, Any] = {
+        "method": request.method,
+        "path": request.get_full_path(),
+        "status": response.status_code,
+    }
+    if response.status_code >= 400 and isinstance(getattr(response, "data", None), dict):
+        issues = response.data.get("issue") or [{}]
+        detail["reason"] = issues[0].get("diagnostics", "")
+    launch_event_record(launch=launch_id, kind=LaunchEvent.Kind.FHIR_CALL, detail=detail)
