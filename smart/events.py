@@ -12,8 +12,17 @@ from django.db.models import QuerySet
 from smart.models import LaunchContext, LaunchEvent
 
 # Authorize parameters that are safe to show (the PKCE challenge is not a secret, but adds nothing).
-SHOWN_AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "aud", "state", "launch",
-                          "code_challenge_method", "nonce")  # fmt: skip
+SHOWN_AUTHORIZE_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "aud",
+    "state",
+    "launch",
+    "code_challenge_method",
+    "nonce",
+)
 
 
 def launch_event_record(*, launch: LaunchContext | int | None, kind: str, detail: dict[str, Any]) -> None:

@@ -23,7 +23,8 @@ from fhirapi.settings import fhirapi_settings
 from fhirapi.store import ResourceGone, ResourceNotFound, StoreError, resource_read, resource_search
 from smart.discovery import style_url
 from smart.error_codes import LaunchErrorCode
-from smart.models import Application, LaunchContext
+from smart.events import launch_event_record
+from smart.models import Application, LaunchContext, LaunchEvent
 from smart.scopes import parse_scopes
 from smart.settings import smart_settings
 
@@ -80,7 +81,7 @@ def launch_create(
     """Record one EHR launch of `client` by `user`; it expires after SMART["LAUNCH_TTL_SECONDS"]."""
     if not client.enabled:
         raise ValueError(f"The app {client} is disabled.")
-    return LaunchContext.objects.create(
+    launch = LaunchContext.objects.create(
         application=client,
         user=user,
         patient_id=patient_id or "",
@@ -91,6 +92,18 @@ def launch_create(
         smart_style_url=default_style_url() if smart_style_url is None else smart_style_url,
         expires=LaunchContext.default_expiry(smart_settings.LAUNCH_TTL_SECONDS),
     )
+    launch_event_record(
+        launch=launch,
+        kind=LaunchEvent.Kind.LAUNCH_CREATED,
+        detail={
+            "app": client.name,
+            "user": user.get_username(),
+            "patient": launch.patient_id,
+            "encounter": launch.encounter_id,
+            "need_patient_banner": need_patient_banner,
+        },
+    )
+    return launch
 
 
 def _checked_fhir_context(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -28,8 +28,9 @@ from smart.client_auth import (
 )
 from smart.consent import REFRESH_SCOPES
 from smart.discovery import public_root
+from smart.events import launch_event_record
 from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url
-from smart.models import Application
+from smart.models import Application, LaunchEvent
 from smart.scopes import intersect_scopes, parse_scope, parse_scopes, scope_covered
 from smart.settings import smart_settings
 
@@ -194,6 +195,17 @@ class SmartOAuth2Validator(OAuth2Validator):
         _bind_context(token, context, getattr(request, "smart_launch_id", None))
         token.update({name: context[name] for name in CONTEXT_FIELDS if name in context})
         Application.objects.filter(pk=request.client.pk).update(last_used=timezone.now())
+        launch_event_record(
+            launch=getattr(request, "smart_launch_id", None),
+            kind=LaunchEvent.Kind.TOKEN_ISSUED,
+            detail={
+                "grant_type": request.grant_type,
+                "scope": token.get("scope", ""),
+                "refresh_token": "refresh_token" in token,
+                "id_token": "id_token" in token,
+                **{name: context[name] for name in CONTEXT_FIELDS if name in context},
+            },
+        )
 
     # ---------------------------------------------------------------- OpenID Connect
 

@@ -35,6 +35,7 @@ from smart.consent import (
     scopes_for_context,
     scopes_offered,
 )
+from smart.events import authorize_params_shown, launch_event_record
 from smart.forms import AUTHORIZATION_PARAMS, STEP_FIELD, AuthorizationStepForm
 from smart.launch import (
     EncounterChoice,
@@ -51,7 +52,7 @@ from smart.launch import (
     patients_recent,
     user_patient_id,
 )
-from smart.models import Application, LaunchContext
+from smart.models import Application, LaunchContext, LaunchEvent
 from smart.validators import SmartOAuth2Validator
 
 Step = AuthorizationStepForm.Step
@@ -153,8 +154,15 @@ class SmartAuthorizationView(AuthorizationView):
         self.application: Application | None = None
         try:
             auth_request = self.authorization_request(params)
+            if not step:
+                launch_event_record(
+                    launch=auth_request.launch,
+                    kind=LaunchEvent.Kind.AUTHORIZE_REQUEST,
+                    detail=authorize_params_shown(params),
+                )
             return self.next_step(auth_request, step)
         except OAuthToolkitError as error:
+            _record_authorize_error(params.get("launch"), error)
             return self.error_response(error, application=self.application)
 
     def next_step(self, auth_request: AuthorizationRequest, step: dict[str, Any]) -> HttpResponse:
@@ -339,6 +347,11 @@ class SmartAuthorizationView(AuthorizationView):
         step: dict[str, Any],
     ) -> HttpResponse:
         chosen = scopes_chosen(offered=scopes, choice=step["choice"]) if step["allow"] else []
+        launch_event_record(
+            launch=auth_request.launch,
+            kind=LaunchEvent.Kind.CONSENT,
+            detail={"allowed": bool(chosen), "offered": scopes, "granted": chosen},
+        )
         if not chosen:
             raise auth_request.error(errors.AccessDeniedError, "The user denied access.")
         consent_remember(user=self.request.user, client=auth_request.application, scopes=chosen)
@@ -392,6 +405,14 @@ class SmartAuthorizationView(AuthorizationView):
     def error_page(self, error: str, description: str, status: int = 400) -> HttpResponse:
         context = {"error": error, "description": description}
         return render(self.request, self.error_template_name, context, status=status)
+
+
+def _record_authorize_error(launch_id: str | None, error: OAuthToolkitError) -> None:
+    """Put an authorize error on the timeline of the launch it names, if it names a real one."""
+    launch = LaunchContext.objects.filter(launch=launch_id).first() if launch_id else None
+    oauthlib_error = error.oauthlib_error
+    detail = {"error": oauthlib_error.error, "error_description": oauthlib_error.description or ""}
+    launch_event_record(launch=launch, kind=LaunchEvent.Kind.AUTHORIZE_ERROR, detail=detail)
 
 
 def _csrf_protected(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
