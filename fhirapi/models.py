@@ -114,6 +114,7 @@ class ReferenceIndex(_SearchIndex):
     class Meta:
         indexes = [
             models.Index(fields=["param", "target_id", "target_type"], name="fhir_ref_lookup"),
+            models.Index(fields=["target_id", "target_type"], name="fhir_ref_target"),
             models.Index(fields=["resource", "param"], name="fhir_ref_res"),
             models.Index(fields=["url"], name="fhir_ref_url"),
         ]

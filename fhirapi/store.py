@@ -225,6 +225,7 @@ def resource_create(
     if_none_exist: str | None = None,
     access: AccessDecision = UNRESTRICTED,
     resource_id: str | None = None,
+    check_references: bool = False,
 ) -> tuple[StoredResource, bool]:
     """Create a resource with a server-assigned id; (stored, created). With If-None-Exist, an existing match wins."""
     resource_type = _check_type(resource)
@@ -233,6 +234,8 @@ def resource_create(
         if existing is not None:
             return existing, False
     validate_resource(resource)
+    if check_references:
+        _references_check(resource)
     with transaction.atomic():
         stored = _insert(resource_type, resource_id or str(uuid.uuid4()), resource)
         _ensure_visible(stored, access)
@@ -246,6 +249,7 @@ def resource_update(
     resource: dict[str, Any],
     if_match: int | None = None,
     access: AccessDecision = UNRESTRICTED,
+    check_references: bool = False,
 ) -> tuple[StoredResource, bool]:
     """Replace a resource (or create it with this id); (stored, created). If-Match must name the current version."""
     if resource.get("resourceType") != resource_type:
@@ -259,6 +263,8 @@ def resource_update(
     if not ID_PATTERN.match(resource_id):
         raise InvalidResource(f"{resource_id!r} is not a valid FHIR id.", expression=[f"{resource_type}.id"])
     validate_resource(resource)
+    if check_references:
+        _references_check(resource)
     with transaction.atomic():
         row = (
             Resource.objects.select_for_update()
@@ -342,6 +348,12 @@ def resource_ids_existing(resource_type: str, resource_ids: Sequence[str]) -> se
 
 
 # ---------------------------------------------------------------- internals
+
+
+def _references_check(resource: dict[str, Any]) -> None:
+    from fhirapi.integrity import references_check  # integrity raises this module's errors
+
+    references_check([resource])
 
 
 def _visible(resource_type: str | None, resource_id: str, access: AccessDecision) -> QuerySet[Resource]:

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from fhirapi import jsontext, store
 from fhirapi.access import AccessDecision, Interaction
+from fhirapi.integrity import references_check, referrers_check
 from fhirapi.outcomes import error_outcome
 from fhirapi.searchparams import is_supported_type
 
@@ -89,6 +90,7 @@ def _transaction(entries: list[_Entry], decide: Decide, base_url: str, search: C
                 if entry.resource is not None:
                     entry.resource = _rewrite(entry.resource, ids)
                 responses[entry.index] = _run(entry, decide, base_url, search, ids)
+            _check_integrity(entries)  # after all entries: they may reference each other
     except store.StoreError as exc:
         raise EntryError(exc.status, f"Transaction failed and nothing was saved: {exc}") from exc
     except EntryError as exc:
@@ -101,13 +103,26 @@ def _batch(entries: list[_Entry], decide: Decide, base_url: str, search: Callabl
     for entry in entries:
         try:
             with transaction.atomic():
-                responses.append(_run(entry, decide, base_url, search, {}))
+                response = _run(entry, decide, base_url, search, {})
+                _check_integrity([entry])
+                responses.append(response)
         except (store.StoreError, EntryError) as exc:
             status = exc.status
             responses.append(
                 {"response": {"status": str(status), "outcome": error_outcome(status, str(exc))}}
             )
     return _response_bundle("batch-response", responses)
+
+
+def _check_integrity(entries: list[_Entry]) -> None:
+    """Written resources must resolve their references; deleted ones must not be referenced any more."""
+    references_check(
+        e.resource for e in entries if e.method in ("POST", "PUT") and isinstance(e.resource, dict)
+    )
+    for entry in entries:
+        parts = [p for p in urlsplit(entry.url.partition("?")[0]).path.split("/") if p]
+        if entry.method == "DELETE" and len(parts) >= 2:
+            referrers_check(parts[0], parts[1])
 
 
 def _assign_ids(entries: list[_Entry]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from fhirapi import store
 from fhirapi.access import Interaction
 from fhirapi.bundles import history_bundle, searchset_bundle
 from fhirapi.exceptions import InvalidRequest
+from fhirapi.integrity import referrers_check
 from fhirapi.search import SearchError
 from fhirapi.settings import fhirapi_settings
 from fhirapi.views.base import FHIRView
@@ -27,7 +28,10 @@ class TypeView(FHIRView):
         body = _resource_body(request.data, resource_type)
         body.pop("id", None)  # the server assigns ids on create (R4 http.html#create)
         stored, created = store.resource_create(
-            resource=body, if_none_exist=request.META.get("HTTP_IF_NONE_EXIST"), access=access
+            resource=body,
+            if_none_exist=request.META.get("HTTP_IF_NONE_EXIST"),
+            access=access,
+            check_references=True,
         )
         return resource_response(
             stored,
@@ -69,6 +73,7 @@ class InstanceView(FHIRView):
             resource=_resource_body(request.data, resource_type),
             if_match=_if_match(request.META.get("HTTP_IF_MATCH")),
             access=access,
+            check_references=True,
         )
         return resource_response(
             stored,
@@ -81,6 +86,11 @@ class InstanceView(FHIRView):
     def delete(self, request, resource_type: str, resource_id: str) -> Response:
         self.check_type(resource_type)
         access = self.access(resource_type, Interaction.DELETE)
+        try:
+            store.resource_read(resource_type=resource_type, resource_id=resource_id, access=access)
+        except store.ResourceGone:
+            return Response(status=204)  # already deleted: deleting again changes nothing
+        referrers_check(resource_type, resource_id)
         deleted = store.resource_delete(resource_type=resource_type, resource_id=resource_id, access=access)
         response = Response(status=204)
         if deleted is not None:

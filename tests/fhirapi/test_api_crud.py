@@ -27,6 +27,7 @@ def test_create_assigns_id_version_and_location(fhir):
 
 def test_read_serves_stored_json_with_decimals_as_written(fhir):
     api = fhir("system/*.cruds")
+    put_resource(patient("p1"))
     # given an Observation whose value has trailing-zero precision
     raw = json.dumps(observation("o1", "p1")).replace('"value": 72', '"value": 72.50')
     created = api.post("Observation", raw).json()
@@ -211,3 +212,36 @@ def test_unknown_type_is_404_and_bad_method_405(fhir):
     )
     assert response.status_code == 405
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_create_with_dangling_reference_is_422_and_stores_nothing(fhir):
+    api = fhir("system/*.cruds")
+    # when an Observation names a patient this server does not have
+    response = api.post("Observation", observation("o1", "nobody"))
+    # then it is refused as a business-rule violation naming the element
+    assert response.status_code == 422
+    outcome = response.json()
+    assert outcome["issue"][0]["code"] == "processing"
+    assert (
+        outcome["issue"][0]["expression"] == ["Observation.subject"]
+        or "Patient/nobody" in outcome["issue"][0]["diagnostics"]
+    )
+    assert Resource.objects.filter(resource_type="Observation").count() == 0
+
+
+def test_delete_of_a_referenced_resource_is_409(fhir):
+    api = fhir("system/*.cruds")
+    put_resource(patient("p1"))
+    put_resource(observation("o1", "p1"))
+    # when the patient is deleted while an observation still points at it
+    response = api.delete("Patient/p1")
+    # then the delete is refused, and works once the observation is gone
+    assert response.status_code == 409
+    assert "Observation/o1" in response.json()["issue"][0]["diagnostics"]
+    assert api.get("Patient/p1").status_code == 200
+    assert api.delete("Observation/o1").status_code == 204
+    assert api.delete("Patient/p1").status_code == 204
+
+
+def test_delete_of_unknown_resource_is_404(fhir):
+    assert fhir().delete("Patient/never-was").status_code == 404
