@@ -69,6 +69,7 @@ SORT_COLUMNS: dict[ParamType, str] = {
     ParamType.NUMBER: "value",
     ParamType.QUANTITY: "value",
 }
+RESOURCE_COLUMNS = {"_id": "fhir_id", "_lastUpdated": "last_updated"}  # common parameters kept on Resource
 INDEXED_TEXT_MAX = 255  # StringIndex and TokenIndex keep the first 255 characters
 _NOTHING = Q(pk__in=[])
 
@@ -116,9 +117,7 @@ def _constraints_q(resource_type: str | None, constraints: Sequence[tuple[str, s
             raise SearchError("granular scope constraints need a resource type", constraints[0][0])
         clauses = parse_constraints(resource_type, constraints)
     except SearchError as error:
-        logger.warning(
-            "Granular scope constraint %r on %s not evaluated: %s", error.param, resource_type, error
-        )
+        logger.warning("Granular scope constraint %r on %s cannot be evaluated", error.param, resource_type)
         return _NOTHING
     return reduce(operator.and_, (clause_q(resource_type, clause) for clause in clauses), Q())
 
@@ -157,7 +156,10 @@ def _any(conditions: Iterable[Q]) -> Q:
 
 
 def _chain_q(resource_type: str | None, chain: Chain) -> Q:
-    """search.html#chaining: the reference's target is a current `target_type` resource matching `inner`."""
+    """search.html#chaining: the reference's target is a current `target_type` resource matching `inner`.
+
+    The targets are not filtered by access: a chain narrows the searched resources, which are.
+    """
     targets = Resource.objects.filter(resource_type=chain.target_type, deleted=False)
     targets = targets.filter(clause_q(chain.target_type, chain.inner))
     rows = _rows(resource_type, chain.param).filter(
@@ -291,35 +293,36 @@ def _order(queryset: QuerySet[Resource], sort: Sequence[SortKey]) -> QuerySet[Re
     """search.html#_sort: each key's least (ascending) or greatest (descending) value, NULLs last; then pk."""
     ordering: list[OrderBy] = []
     for position, key in enumerate(sort):
-        if key.param.name == "_id":
-            expression = F("fhir_id")
-        elif key.param.name == "_lastUpdated":
-            expression = F("last_updated")
-        else:
-            alias = f"sort_{position}"
-            queryset = queryset.annotate(**{alias: _sort_value(key)})
-            expression = F(alias)
-        ordering.append(
-            expression.desc(nulls_last=True) if key.descending else expression.asc(nulls_last=True)
-        )
+        column = RESOURCE_COLUMNS.get(key.param.name)
+        if column is not None:  # never NULL: a plain order lets the database walk the column's index
+            ordering.append(F(column).desc() if key.descending else F(column).asc())
+            continue
+        alias = f"sort_{position}"
+        queryset = queryset.annotate(**{alias: _sort_value(key)})
+        ordering.append(F(alias).desc(nulls_last=True) if key.descending else F(alias).asc(nulls_last=True))
     return queryset.order_by(*ordering, "pk")
 
 
 def _sort_value(key: SortKey) -> Subquery:
+    """The resource's least or greatest value of the parameter (NULL when it has none)."""
     column = SORT_COLUMNS[key.param.type]
     model = INDEX_MODELS[key.param.type]
     rows = model._default_manager.filter(resource_id=OuterRef("pk"), param=key.param.name)
-    first = F(column).desc(nulls_last=True) if key.descending else F(column).asc(nulls_last=True)
-    return Subquery(rows.order_by(first).values(column)[:1])
+    rows = rows.filter(**{f"{column}__isnull": False})  # an open start (DateIndex.low) sorts as no value
+    return Subquery(rows.order_by(f"-{column}" if key.descending else column).values(column)[:1])
 
 
 def include_targets(
-    resources: Sequence[Resource], includes: Sequence[Include], access_for: Callable[[str], AccessDecision]
+    resources: Sequence[Resource],
+    includes: Sequence[Include],
+    access_for: Callable[[str], AccessDecision],
+    *,
+    limit: int | None = None,
 ) -> list[Resource]:
     """search.html#include: the resources the page's resources reference through the included parameters.
 
     One level (`:iterate` is applied once, from the page); each target type is filtered by `access_for`; the
-    page's own resources and duplicates are left out; ordered by type, then storage order.
+    page's own resources and duplicates are left out; ordered by type, then storage order; at most `limit`.
     """
     page = [resource.pk for resource in resources]
     if not page or not includes:
@@ -327,22 +330,27 @@ def include_targets(
     rows = ReferenceIndex.objects.filter(resource_id__in=page).exclude(target_type="").exclude(target_id="")
     rows = rows.filter(_any(_include_q(include) for include in includes))
     found: list[Resource] = []
-    for target_type in sorted(set(rows.values_list("target_type", flat=True))):
+    for target_type in _distinct(rows, "target_type"):
         targets = Resource.objects.filter(
             resource_type=target_type,
             deleted=False,
             fhir_id__in=rows.filter(target_type=target_type).values("target_id"),
         ).exclude(pk__in=page)
-        found.extend(apply_access(targets, target_type, access_for(target_type)).order_by("pk"))
+        found.extend(_limited(apply_access(targets, target_type, access_for(target_type)), limit, len(found)))
     return found
 
 
 def revinclude_sources(
-    resources: Sequence[Resource], revincludes: Sequence[Include], access_for: Callable[[str], AccessDecision]
+    resources: Sequence[Resource],
+    revincludes: Sequence[Include],
+    access_for: Callable[[str], AccessDecision],
+    *,
+    limit: int | None = None,
 ) -> list[Resource]:
-    """search.html#revinclude: the resources that reference the page's resources through the named parameters.
+    """search.html#revinclude: the resources referencing the page's resources through the named parameters.
 
-    Each source type is filtered by `access_for`; the page's own resources and duplicates are left out.
+    Each source type is filtered by `access_for`; the page's own resources and duplicates are left out;
+    ordered by type, then storage order; at most `limit`.
     """
     if not resources or not revincludes:
         return []
@@ -353,16 +361,25 @@ def revinclude_sources(
     rows = ReferenceIndex.objects.filter(pointing_at_page).filter(
         _any(_include_q(include) for include in revincludes)
     )
-    seen = {resource.pk for resource in resources}
+    page = [resource.pk for resource in resources]
     found: list[Resource] = []
-    for source_type in sorted(set(rows.values_list("resource_type", flat=True))):
+    for source_type in _distinct(rows, "resource_type"):
         sources = Resource.objects.filter(
             resource_type=source_type,
             deleted=False,
             pk__in=rows.filter(resource_type=source_type).values("resource_id"),
-        ).exclude(pk__in=seen)
-        found.extend(apply_access(sources, source_type, access_for(source_type)).order_by("pk"))
+        ).exclude(pk__in=page)
+        found.extend(_limited(apply_access(sources, source_type, access_for(source_type)), limit, len(found)))
     return found
+
+
+def _distinct(rows: QuerySet, column: str) -> list[str]:
+    return list(rows.order_by(column).values_list(column, flat=True).distinct())
+
+
+def _limited(queryset: QuerySet[Resource], limit: int | None, taken: int) -> QuerySet[Resource]:
+    queryset = queryset.order_by("pk")
+    return queryset if limit is None else queryset[: max(limit - taken, 0)]
 
 
 def _include_q(include: Include) -> Q:

@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from fhirapi.bulk.urls import bulk_urlpatterns
 from fhirapi.views.resources import (
     InstanceHistoryView,
     InstanceView,
@@ -18,6 +19,7 @@ TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
 ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
 
 urlpatterns = [
+    *bulk_urlpatterns,  # $export routes go before the generic [type]/[id] patterns
     path("", SystemView.as_view(), name="system"),
     path("metadata", CapabilityStatementView.as_view(), name="metadata"),
     path("_history", SystemHistoryView.as_view(), name="system-history"),

@@ -15,7 +15,8 @@ whatever the export's size. Restart safety:
 import logging
 import operator
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import reduce
 from urllib.parse import parse_qsl
@@ -61,6 +62,8 @@ def export_job_run(
         logger.exception("Bulk export %s attempt %s failed.", job.pk, job.attempt)
         _fail(job, "The export failed on the server.")
         raise
+    finally:
+        _last_beat.pop(job.pk, None)
     return True
 
 
@@ -134,10 +137,10 @@ def _export(job: ExportJob, on_progress: ProgressCallback | None) -> None:
     done = 0
     for resource_type, rows in querysets.items():
         splitter = _splitter(job, resource_type, ExportFile.Kind.OUTPUT)
-        stream = rows.order_by("pk").values_list("content", flat=True).iterator(chunk_size=chunk)
+        stream = _stream(rows.order_by("pk").values_list("content", flat=True), chunk)
 
         def tick(written: int, base: int = done) -> None:
-            _beat(job, base + written, total=total)
+            _beat(job, base + written, total=total, force=False)
             if on_progress is not None:
                 on_progress(base + written, total)
 
@@ -148,6 +151,16 @@ def _export(job: ExportJob, on_progress: ProgressCallback | None) -> None:
     _complete(job, done)
     if on_progress is not None:
         on_progress(done, total)
+
+
+def _stream(rows: QuerySet, chunk: int) -> Iterator[str]:
+    """The rows' first column, `chunk` rows per round trip (a server-side cursor on PostgreSQL).
+
+    In autocommit Django declares that cursor WITH HOLD, so PostgreSQL materialises the result before the
+    first row; streaming inside a transaction would avoid that, but each heartbeat would then hold the job
+    row's lock until the type is done and block cancellation (docs/bulk-export.md, "Performance").
+    """
+    return rows.iterator(chunk_size=chunk)
 
 
 def _splitter(job: ExportJob, resource_type: str, kind: ExportFile.Kind) -> NdjsonSplitter:
@@ -169,9 +182,18 @@ def _this_attempt(job: ExportJob) -> QuerySet[ExportJob]:
     return ExportJob.objects.filter(pk=job.pk, attempt=job.attempt, status=ExportJob.Status.IN_PROGRESS)
 
 
-def _beat(job: ExportJob, done: int, *, total: int) -> None:
+def _beat(job: ExportJob, done: int, *, total: int, force: bool = True) -> None:
+    """Record progress (the worker's sign of life); JobSuperseded when the job is no longer this attempt's."""
+    now = time.monotonic()
+    # Each beat is a committed write (an fsync): at most one a second keeps it off the export's critical path.
+    if not force and now - _last_beat.get(job.pk, 0.0) < 1.0:
+        return
+    _last_beat[job.pk] = now
     if not _this_attempt(job).update(progress_done=done, progress_total=total, heartbeat=timezone.now()):
         raise JobSuperseded
+
+
+_last_beat: dict[object, float] = {}
 
 
 def _complete(job: ExportJob, done: int) -> None:

@@ -495,3 +495,14 @@ def test_no_page_no_includes(population):
 
 def test_decimal_values_survive_the_index(population):
     assert QuantityIndex.objects.get(resource__fhir_id="o4", param="value-quantity").value == Decimal("6.1")
+
+
+def test_includes_stop_at_the_limit(population):
+    rows = page("Patient", [("_id", "p1")])
+    query = parse_search("Patient", [("_revinclude", "*")])
+    sources = revinclude_sources(rows, query.revincludes, lambda _type: UNRESTRICTED, limit=3)
+    assert [str(r) for r in sources] == ["MedicationRequest/mr1", "Observation/o1", "Observation/o2"]
+    observations = page("Observation", [("_id", "o1")])
+    query = parse_search("Observation", [("_include", "*")])
+    targets = include_targets(observations, query.includes, lambda _type: UNRESTRICTED, limit=1)
+    assert [str(r) for r in targets] == ["Patient/p1"]
