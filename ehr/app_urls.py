@@ -1,10 +1,17 @@
 """URLs of the clinician EHR, patient portal, developer launcher and sample app (namespace `ehr`)."""
 
+from django.templatetags.static import static
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 
 from ehr.views import auth, chart, developer, launcher, patients, sampleapp
 
 app_name = "ehr"
+
+site_urlpatterns = [
+    # Pages without <link rel="icon"> (DOT's and smart's templates, error pages) make browsers ask for this.
+    path("favicon.ico", RedirectView.as_view(url=static("ehr/favicon.svg"), permanent=True), name="favicon"),
+]
 
 auth_urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -38,10 +45,11 @@ sample_app_urlpatterns = [
     re_path(r"^sample-app/(?P<path>[A-Za-z0-9_\-./]+)$", sampleapp.sample_app_view, name="sample-app"),
 ]
 
-urlpatterns = (
-    auth_urlpatterns
-    + clinician_urlpatterns
-    + portal_urlpatterns
-    + developer_urlpatterns
-    + (sample_app_urlpatterns)
-)
+urlpatterns = [
+    *site_urlpatterns,
+    *auth_urlpatterns,
+    *clinician_urlpatterns,
+    *portal_urlpatterns,
+    *developer_urlpatterns,
+    *sample_app_urlpatterns,
+]

@@ -115,7 +115,12 @@ class DeveloperLaunchForm(forms.Form):
         to_field_name="username",
         help_text="The user who must sign in at /authorize: the launch is bound to this user.",
     )
-    patient_id = forms.CharField(label="Patient id", max_length=64, required=False)
+    patient_id = forms.CharField(
+        label="Patient id",
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "patient-ids"}),
+    )
     encounter_id = forms.CharField(label="Encounter id", max_length=64, required=False)
     mode = forms.ChoiceField(label="Open", choices=Application.LaunchMode.choices)
 

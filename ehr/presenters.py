@@ -475,7 +475,8 @@ def _field_text(value: Any) -> str:
 def _event_summary(kind: str, detail: Json) -> str:
     if kind == "fhir-call":
         target = detail.get("path") or detail.get("url") or detail.get("resource") or ""
-        return f"{detail.get('method', 'GET')} {target} → {detail.get('status', '?')}".strip()
+        reason = f" ({detail['reason']})" if detail.get("reason") else ""
+        return f"{detail.get('method', 'GET')} {target} → {detail.get('status', '?')}{reason}".strip()
     if kind in ("authorize-error", "token-error") or detail.get("error"):
         return (
             " — ".join(str(v) for v in (detail.get("error"), detail.get("error_description")) if v) or "error"

@@ -16,8 +16,9 @@ from oauth2_provider.models import get_application_model
 from ehr import presenters
 from ehr.presenters import ChartItem, PatientRow, TimelineEvent, VitalTrend
 from fhirapi.store import ResourceGone, ResourceNotFound, StoreError, resource_read, resource_search
+from smart import launch as smart_launch
+from smart.events import launch_events
 from smart.launch import user_access, user_patient_id
-from smart.models import LaunchContext
 
 Application = get_application_model()
 
@@ -229,62 +230,15 @@ def launchable_app_get(*, audience: str, client_id: str) -> Any:
 
 def launches_recent(*, limit: int = 15) -> QuerySet:
     """The most recent EHR launches of every user (developer launcher)."""
-    return LaunchContext.objects.select_related("application", "user").order_by("-created")[:limit]
+    return smart_launch.launches_recent(limit=limit)
 
 
 def launch_get(*, launch_pk: int) -> Any:
-    return LaunchContext.objects.select_related("application", "user").filter(pk=launch_pk).first()
+    return smart_launch.launch_get(launch_pk=launch_pk)
 
 
-def _recorded_events(launch: Any) -> list[TimelineEvent] | None:
-    """Events from smart's launch event log, or None when this installation has no event log."""
-    try:
-        from smart.events import launch_events  # the event log is optional: older smart/ has none
-    except ImportError:
-        return None
+def launch_timeline(*, launch: Any) -> list[TimelineEvent]:
+    """The launch's recorded events (smart's event log), oldest first, as the developer launcher shows them."""
     return [
         presenters.timeline_event(kind=e.kind, when=e.created, detail=e.detail) for e in launch_events(launch)
     ]
-
-
-def _derived_events(launch: Any) -> list[TimelineEvent]:
-    """What the launch and its tokens alone tell, when there is no event log."""
-    events = [
-        presenters.timeline_event(
-            kind="launch-created",
-            when=launch.created,
-            detail={
-                "patient": launch.patient_id,
-                "encounter": launch.encounter_id,
-                "need_patient_banner": launch.need_patient_banner,
-                "user": launch.user.get_username(),
-            },
-        )
-    ]
-    if launch.consumed:
-        events.append(
-            presenters.timeline_event(
-                kind="authorize-request", when=launch.consumed, detail={"launch": "accepted (now used up)"}
-            )
-        )
-    for token in launch.access_tokens.order_by("created"):
-        events.append(
-            presenters.timeline_event(
-                kind="token-issued",
-                when=token.created,
-                detail={
-                    "scope": token.scope,
-                    "context": token.launch_context,
-                    "expires": token.expires.isoformat(),
-                },
-            )
-        )
-    return events
-
-
-def launch_timeline(*, launch: Any) -> tuple[list[TimelineEvent], bool]:
-    """(the launch's events, oldest first; whether they come from the full event log)."""
-    recorded = _recorded_events(launch)
-    if recorded is not None:
-        return sorted(recorded, key=lambda e: e.when), True
-    return _derived_events(launch), False

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
@@ -324,3 +325,12 @@ def _encounter_choice(encounter_id: str, body: dict[str, Any]) -> EncounterChoic
 
 def _first_display(concept: dict[str, Any]) -> str:
     return next((c.get("display", "") for c in concept.get("coding", []) if c.get("display")), "")
+
+
+def launches_recent(*, limit: int = 15) -> QuerySet[LaunchContext]:
+    """The most recent EHR launches of every user, newest first (for the developer launcher)."""
+    return LaunchContext.objects.select_related("application", "user").order_by("-created")[:limit]
+
+
+def launch_get(*, launch_pk: int) -> LaunchContext | None:
+    return LaunchContext.objects.select_related("application", "user").filter(pk=launch_pk).first()

@@ -11,13 +11,15 @@ tests), and both rates are reported.
 
 import copy
 import json
+import multiprocessing
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import connections
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 
@@ -30,7 +32,6 @@ AccessToken = get_access_token_model()
 
 BENCH_CLIENT_NAME = "manage.py bench"
 BENCH_SCOPE = "system/*.rs system/Observation.c"
-PATIENTS_PER_LOAD = 5
 OBSERVATIONS_PER_PATIENT = 1000
 
 
@@ -79,42 +80,85 @@ def data_ensure(
     today: date,
     per_patient: int = OBSERVATIONS_PER_PATIENT,
     validate_all: bool = False,
+    jobs: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> LoadStats:
     """Load generated patients (pat-0, pat-1, ...) until at least `observations` Observations are stored.
 
-    Patients already stored are kept as they are, so a larger run reuses a smaller run's data.
-    `progress(n)` is called with the number of Observations each step added (or found).
+    Patients already stored are kept as they are, so a larger run reuses a smaller run's data. With
+    `jobs` > 1 (PostgreSQL), that many processes load disjoint patients at once. `progress(n)` is called
+    first with the Observations already stored, then with the number each loaded patient added.
     """
     stats = LoadStats(observations_before=observation_count())
     if not store.resource_ids_existing("Organization", [_organization_id()]):
         store.resources_load(practitioners_and_organization())
-    count, index = stats.observations_before, 0
-    while count < observations:
-        indexes = range(index, index + PATIENTS_PER_LOAD)
-        existing = store.resource_ids_existing("Patient", [patient_id(i) for i in indexes])
-        missing = [i for i in indexes if patient_id(i) not in existing]
-        index += PATIENTS_PER_LOAD
-        for i in missing:
-            if count >= observations:
-                break
-            resources = patient_with_readings(i, today=today, per_patient=per_patient)
-            validate = validate_all or stats.validated_resources == 0
-            started = time.perf_counter()
-            written = store.resources_load(resources, batch_size=1000, validate=validate)
-            elapsed = time.perf_counter() - started
-            stats.resources_loaded += written
-            stats.seconds += elapsed
-            stats.patients_loaded += 1
-            if validate:
-                stats.validated_resources += written
-                stats.validated_seconds += elapsed
-            added = sum(1 for r in resources if r["resourceType"] == "Observation")
-            count += added
-            if progress:
-                progress(added)
+    todo = patients_missing(already=stats.observations_before, wanted=observations, per_patient=per_patient)
+    if progress:
+        progress(stats.observations_before)
+    started = time.perf_counter()
+    for loaded in _load_patients(
+        todo, today=today, per_patient=per_patient, validate_all=validate_all, jobs=jobs
+    ):
+        stats.resources_loaded += loaded.written
+        stats.patients_loaded += 1
+        if loaded.validated:
+            stats.validated_resources += loaded.written
+            stats.validated_seconds += loaded.seconds
+        if progress:
+            progress(loaded.observations)
+    stats.seconds = time.perf_counter() - started
     stats.observations_after = observation_count()
     return stats
+
+
+def patients_missing(*, already: int, wanted: int, per_patient: int) -> list[int]:
+    """Indexes of the not-yet-stored patients that bring `already` Observations up to `wanted`."""
+    todo: list[int] = []
+    index = 0
+    while already + len(todo) * per_patient < wanted:
+        indexes = range(index, index + 500)
+        existing = store.resource_ids_existing("Patient", [patient_id(i) for i in indexes])
+        missing = [i for i in indexes if patient_id(i) not in existing]
+        room = -(-(wanted - already) // per_patient) - len(todo)  # ceil division: patients still needed
+        todo += missing[: max(0, room)]
+        index += 500
+    return todo
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    written: int
+    observations: int
+    seconds: float
+    validated: bool
+
+
+def _load_one(index: int, today: date, per_patient: int, validate: bool) -> _Loaded:
+    resources = patient_with_readings(index, today=today, per_patient=per_patient)
+    started = time.perf_counter()
+    written = store.resources_load(resources, batch_size=1000, validate=validate)
+    observations = sum(1 for r in resources if r["resourceType"] == "Observation")
+    return _Loaded(written, observations, time.perf_counter() - started, validate)
+
+
+def _load_one_star(args: tuple[int, date, int, bool]) -> _Loaded:
+    return _load_one(*args)
+
+
+def _load_patients(
+    todo: list[int], *, today: date, per_patient: int, validate_all: bool, jobs: int
+) -> Iterator[_Loaded]:
+    """Load the first patient validated (and timed on its own), the rest in this or in `jobs` processes."""
+    if not todo:
+        return
+    yield _load_one(todo[0], today, per_patient, True)
+    rest = [(i, today, per_patient, validate_all) for i in todo[1:]]
+    if jobs <= 1:
+        yield from (_load_one(*args) for args in rest)
+        return
+    connections.close_all()  # the forked workers open their own connections
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        yield from pool.imap_unordered(_load_one_star, rest, chunksize=1)
 
 
 def patient_with_readings(index: int, *, today: date, per_patient: int) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ least 80% of a plain ORM view's throughput, the vital-signs search answers in un
 """
 
 from dataclasses import asdict, dataclass, field
+from statistics import median
 from typing import Any
 
 BARE = "bare"
@@ -71,6 +72,23 @@ class BenchReport:
         data["cases"] = [dict(asdict(c), **ratios(c, self.case(BARE), self.case(ORM))) for c in self.cases]
         data["targets"] = [{"name": t.name, "status": t.status, "detail": t.detail} for t in self.targets]
         return data
+
+
+def rounds_merge(rounds: list[CaseResult]) -> CaseResult:
+    """One case measured in several rounds: the median of each figure; requests, errors, sessions summed."""
+    first = rounds[0]
+    sessions = [r.new_db_sessions for r in rounds if r.new_db_sessions is not None]
+    return CaseResult(
+        key=first.key,
+        label=first.label,
+        rps=median(r.rps for r in rounds),
+        p50_ms=median(r.p50_ms for r in rounds),
+        p90_ms=median(r.p90_ms for r in rounds),
+        p99_ms=median(r.p99_ms for r in rounds),
+        requests=sum(r.requests for r in rounds),
+        errors=sum(r.errors for r in rounds),
+        new_db_sessions=sum(sessions) if sessions else None,
+    )
 
 
 def ratio(value: float, baseline: float | None) -> float | None:

@@ -14,7 +14,7 @@ from django.db import connection
 from ehr.bench.data import BenchTargets, observation_body
 from ehr.bench.dbstats import BackendSnapshot, backend_snapshot
 from ehr.bench.loadgen import wrk_run
-from ehr.bench.report import BARE, ORM, CaseResult
+from ehr.bench.report import BARE, ORM, CaseResult, rounds_merge
 from ehr.bench.server import BenchServer, probe
 
 FHIR_JSON = "application/fhir+json"
@@ -105,38 +105,48 @@ def cases_measure(
     warmup_s: float,
     connections: int,
     watch: ConnectionWatch,
+    prime_path: str,
+    rounds: int = 1,
     on_case: Callable[[Case], None] | None = None,
 ) -> list[CaseResult]:
-    """Warm up and then measure each case in turn with one wrk thread; PostgreSQL backends are watched."""
-    results = []
-    for case in cases:
-        if on_case:
-            on_case(case)
-        run = {"wrk": wrk, "url": server.url(case.path), "connections": connections, "method": case.method,
-               "body": case.body, "headers": case.headers}  # fmt: skip
-        wrk_run(duration_s=warmup_s, **run)
-        before = backend_snapshot()
-        measured = wrk_run(duration_s=duration_s, **run)
-        after = backend_snapshot()
-        opened = after.sessions - before.sessions if before and after else None
-        if before and after:
-            watch.first = watch.first or before
-            watch.last = after
-            watch.sessions_during_runs += opened or 0
-        results.append(
-            CaseResult(
-                key=case.key,
-                label=case.label,
-                rps=measured.rps,
-                p50_ms=measured.p50_ms,
-                p90_ms=measured.p90_ms,
-                p99_ms=measured.p99_ms,
-                requests=measured.requests,
-                errors=measured.errors,
-                new_db_sessions=opened,
-            )  # fmt: skip
-        )
-    return results
+    """Warm up and then measure each case in turn with one wrk thread; PostgreSQL backends are watched.
+
+    Every worker thread first opens its database connection (a database read at `prime_path` with more
+    connections than threads), so that a session opened later means a connection did not persist. With
+    `rounds` > 1 the cases are measured round-robin that many times and each figure is the median of its
+    rounds, so that a burst of other work on the machine does not land on one case only.
+    """
+    wrk_run(
+        wrk=wrk, url=server.url(prime_path), duration_s=max(2.0, warmup_s), connections=max(connections, 16)
+    )
+    measured: dict[str, list[CaseResult]] = {case.key: [] for case in cases}
+    for _ in range(max(1, rounds)):
+        for case in cases:
+            if on_case:
+                on_case(case)
+            measured[case.key].append(_measure(server, case, wrk, duration_s, warmup_s, connections, watch))
+    return [rounds_merge(measured[case.key]) for case in cases]
+
+
+def _measure(
+    server: BenchServer, case: Case, wrk: str, duration_s: float, warmup_s: float, connections: int,
+    watch: ConnectionWatch,
+) -> CaseResult:  # fmt: skip
+    run = {"wrk": wrk, "url": server.url(case.path), "connections": connections, "method": case.method,
+           "body": case.body, "headers": case.headers}  # fmt: skip
+    wrk_run(duration_s=warmup_s, **run)
+    before = backend_snapshot()
+    result = wrk_run(duration_s=duration_s, **run)
+    after = backend_snapshot()
+    opened = after.sessions - before.sessions if before and after else None
+    if before and after:
+        watch.first = watch.first or before
+        watch.last = after
+        watch.sessions_during_runs += opened or 0
+    return CaseResult(
+        key=case.key, label=case.label, rps=result.rps, p50_ms=result.p50_ms, p90_ms=result.p90_ms,
+        p99_ms=result.p99_ms, requests=result.requests, errors=result.errors, new_db_sessions=opened,
+    )  # fmt: skip
 
 
 def machine_facts() -> dict[str, object]:

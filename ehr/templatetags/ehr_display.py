@@ -1,6 +1,8 @@
-"""Provides the EHR's template filters: one-line wrappers over ehr.presenters, no logic of their own."""
+"""Provides the EHR's template filters and tags: one-line wrappers, no logic of their own."""
 
 from django import template
+
+from ehr.selectors import user_is_patient
 
 register = template.Library()
 
@@ -34,3 +36,9 @@ def initials(name: str) -> str:
     """Up to two initials, for an app without a logo."""
     words = [w for w in (name or "").split() if w[:1].isalnum()]
     return "".join(w[0].upper() for w in words[:2]) or "?"
+
+
+@register.simple_tag
+def is_patient_user(user) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the signed-in user is a portal (patient) user, for the navigation."""
+    return bool(user and user.is_authenticated and user_is_patient(user))

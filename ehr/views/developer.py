@@ -3,6 +3,7 @@ see the exact launch URL, and follow the launch step by step (authorize, consent
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from ehr import selectors
@@ -35,7 +36,11 @@ def developer_launcher_view(request: HttpRequest) -> HttpResponse:
         form = DeveloperLaunchForm(
             initial={"user": request.user.get_username(), "patient_id": "pat-0", "mode": "window"}
         )
-    return render(request, "ehr/dev_launcher.html", {"form": form, "launches": selectors.launches_recent()})
+    patients = selectors.patient_page(
+        user=request.user, query="", page=1, today=timezone.localdate(), per_page=100
+    )
+    context = {"form": form, "launches": selectors.launches_recent(), "patients": patients.rows}
+    return render(request, "ehr/dev_launcher.html", context)
 
 
 def _launch_or_404(launch_pk: int):  # type: ignore[no-untyped-def]
@@ -49,14 +54,12 @@ def _launch_or_404(launch_pk: int):  # type: ignore[no-untyped-def]
 @staff_required
 def developer_launch_view(request: HttpRequest, launch_pk: int) -> HttpResponse:
     launch = _launch_or_404(launch_pk)
-    events, complete = selectors.launch_timeline(launch=launch)
     mode = request.session.get(DEV_MODE_KEY, {}).get(str(launch_pk)) or launch.application.launch_mode
     context = {
         "launch": launch,
         "launch_url": launch_url(launch),
         "mode": mode,
-        "events": events,
-        "complete_log": complete,
+        "events": selectors.launch_timeline(launch=launch),
     }
     return render(request, "ehr/dev_launch.html", context)
 
@@ -65,5 +68,5 @@ def developer_launch_view(request: HttpRequest, launch_pk: int) -> HttpResponse:
 @staff_required
 def developer_timeline_view(request: HttpRequest, launch_pk: int) -> HttpResponse:
     """The timeline alone, for the launch page to refresh itself while the app runs."""
-    events, complete = selectors.launch_timeline(launch=_launch_or_404(launch_pk))
-    return render(request, "ehr/_timeline.html", {"events": events, "complete_log": complete})
+    events = selectors.launch_timeline(launch=_launch_or_404(launch_pk))
+    return render(request, "ehr/_timeline.html", {"events": events})

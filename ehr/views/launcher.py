@@ -7,6 +7,7 @@ EHR's own banner is visible and `need_patient_banner` is false), else in a new w
 `_blank`, and this view answers it with a redirect to the launch URL).
 """
 
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -68,14 +69,9 @@ def chart_launch_view(request: HttpRequest, patient_id: str, client_id: str) -> 
     return HttpResponseRedirect(window_url) if window_url else redirect("ehr:chart", patient_id=patient_id)
 
 
-def _portal_patient(request: HttpRequest) -> str | None:
-    return user_patient_id(request.user) if request.user.is_authenticated else None
-
-
+@login_required
 def portal_view(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect("ehr:login")
-    patient_id = _portal_patient(request)
+    patient_id = user_patient_id(request.user)
     patient = (
         selectors.patient_get(user=request.user, patient_id=patient_id, today=timezone.localdate())
         if patient_id
@@ -92,9 +88,10 @@ def portal_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@login_required
 def portal_launch_view(request: HttpRequest, client_id: str) -> HttpResponse:
     """A patient launches an app for themselves: the launch carries their own patient id."""
-    patient_id = _portal_patient(request)
+    patient_id = user_patient_id(request.user)
     client = selectors.launchable_app_get(audience="patient", client_id=client_id)
     if patient_id is None or client is None:
         raise Http404("No such app.")

@@ -51,6 +51,7 @@ def oidc_key_pem() -> str:
 def ehr(live_server, transactional_db, settings, oidc_key_pem):
     """The EHR at the live server: issuer and FHIR base on its URL, demo patients, users and the sample app."""
     settings.FHIRAPI = {**settings.FHIRAPI, "BASE_URL": live_server.url + "/fhir"}
+    settings.SMART = {**settings.SMART, "PUBLIC_ROOT_URL": live_server.url}
     settings.OAUTH2_PROVIDER = {
         **settings.OAUTH2_PROVIDER,
         "OIDC_ISS_ENDPOINT": live_server.url + "/o",
@@ -58,7 +59,7 @@ def ehr(live_server, transactional_db, settings, oidc_key_pem):
         "OIDC_RSA_PRIVATE_KEY": settings.OAUTH2_PROVIDER.get("OIDC_RSA_PRIVATE_KEY") or oidc_key_pem,
     }
     resources_load(practitioners_and_organization())
-    for index in range(3):
+    for index in range(5):
         resources_load(patient_resources(index, today=date.today()))
     user_ensure(username="clinician", password=PASSWORD, fhir_user="Practitioner/pract-1", first_name="Grace",
                 last_name="Hopper")  # fmt: skip
@@ -80,7 +81,7 @@ def browser():
     options.binary_location = str(CHROMIUM)
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -118,11 +119,20 @@ def login(driver: WebDriver, base_url: str, username: str) -> None:
     wait_for(driver, ".account-name")
 
 
-def screenshot(driver: WebDriver, name: str, *, docs: bool = False) -> Path:
-    """Save a PNG artifact (and, for the README's pictures, a copy under docs/screenshots/)."""
+def screenshot(driver: WebDriver, name: str, *, docs: bool = False, height: int | None = None) -> Path:
+    """Save a PNG artifact (and, for the README's pictures, a copy under docs/screenshots/).
+
+    With `height`, the window is made that tall for the picture (a whole chart page), then restored.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    size = driver.get_window_size()
+    if height:
+        driver.set_window_size(size["width"], height)
+    saved = driver.save_screenshot(str(path))
+    if height:
+        driver.set_window_size(size["width"], size["height"])
+    assert saved, f"could not save {path}"
     if docs:
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")

@@ -33,10 +33,11 @@ def open_chart(driver, base_url: str, family: str) -> None:
 def test_clinician_launches_the_app_inside_the_chart(ehr, browser):
     # given a clinician signed in, on a patient's chart
     login(browser, ehr, "clinician")
-    browser.get(ehr + "/patients/pat-0/")
+    browser.get(ehr + "/patients/pat-4/")
     name = wait_for(browser, ".banner-name").text
+    assert wait_for(browser, ".allergy-alert").text.endswith("Allergies: Allergy to bee venom")
     wait_for(browser, "#vital-chart-bp")
-    screenshot(browser, "chart", docs=True)
+    screenshot(browser, "chart", docs=True, height=1700)
     # when they click the sample app's button
     browser.find_element(By.CSS_SELECTOR, "button[data-client-id=sample-smart-app]").click()
     frame = wait_for(browser, "iframe#app-frame")
@@ -59,17 +60,19 @@ def test_clinician_launches_the_app_inside_the_chart(ehr, browser):
     browser.find_element(By.CSS_SELECTOR, "#record-form button").click()
     wait_for(browser, "#record-status", text="Saved (Observation/")
     wait_for(browser, "tr[data-vital=hr]", text="123 /min")
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.switch_to.default_content()
+    browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "app-embedded", docs=True)
     assert console_errors(browser) == []
     # then the chart shows the app's new value at once
-    browser.get(ehr + "/patients/pat-0/")
+    browser.get(ehr + "/patients/pat-4/")
     assert wait_for(browser, "li.vital-tile[data-vital=hr] .vital-value").text == "123 /min"
 
 
 def test_clinician_launches_the_app_in_a_new_window(ehr, browser):
     login(browser, ehr, "clinician")
-    open_chart(browser, ehr, "")
+    open_chart(browser, ehr, "Miller")
     name = browser.find_element(By.CSS_SELECTOR, ".banner-name").text
     chart_window = browser.current_window_handle
     browser.find_element(By.CSS_SELECTOR, "button[data-client-id=sample-smart-app-window]").click()
@@ -150,8 +153,14 @@ def test_developer_launcher_shows_the_timeline_of_a_launch(ehr, browser):
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, ".timeline-event[data-kind=token-issued]")
     )
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".timeline-event[data-kind=fhir-call]")
+    )
     timeline = browser.find_element(By.ID, "timeline").text
+    kinds = [e.get_attribute("data-kind") for e in browser.find_elements(By.CSS_SELECTOR, ".timeline-event")]
+    assert kinds[0] == "launch-created"
+    assert {"authorize-request", "consent", "token-issued", "fhir-call"} <= set(kinds)
     assert "patient/Observation.rs" in timeline
-    assert "pat-2" in timeline
+    assert "GET /fhir/Patient/pat-2 → 200" in timeline
     assert "access_token" not in timeline
     screenshot(browser, "developer-timeline", docs=True)

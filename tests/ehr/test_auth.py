@@ -65,3 +65,9 @@ def test_patient_users_are_sent_to_the_portal(patient_user, chart_data):
 
 def test_home_redirects_to_patient_list(doc_client):
     assert doc_client.get("/")["Location"] == reverse("ehr:patient-list")
+
+
+def test_favicon_points_at_the_static_icon():
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/ehr/favicon.svg"

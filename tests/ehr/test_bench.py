@@ -3,10 +3,13 @@
 No timing is asserted anywhere: these check parsing and arithmetic on fixed figures.
 """
 
+from datetime import date
+
 import pytest
 from django.urls import NoReverseMatch, reverse
 
 from ehr.bench import report as rep
+from ehr.bench.data import home_reading, is_vital_sign, patient_with_readings
 from ehr.bench.wrk import lua_script, lua_string, parse_wrk_output, wrk_command
 from ehr.management.commands.bench import _argv, large_database_url
 
@@ -166,6 +169,13 @@ def test_report_table_and_json_carry_the_ratios():
     assert data["targets"][0]["status"] == "PASS"
 
 
+def test_rounds_merge_takes_medians_and_sums():
+    rounds = [case("read", 100, p50=2.0), case("read", 300, p50=9.0), case("read", 200, p50=3.0)]
+    merged = rep.rounds_merge(rounds)
+    assert (merged.rps, merged.p50_ms, merged.p99_ms) == (200, 3.0, 12.0)
+    assert merged.requests == 6000 and merged.new_db_sessions is None
+
+
 def test_large_database_url():
     assert large_database_url("postgres://u:p@h:5432/ehr_bench") == "postgres://u:p@h:5432/ehr_bench_1m"
     assert large_database_url("sqlite:////w/var/bench.sqlite3") == "sqlite:////w/var/bench-1m.sqlite3"
@@ -173,9 +183,9 @@ def test_large_database_url():
 
 def test_child_argv_repeats_the_options():
     options = {
-        "observations": 10, "per_patient": 1000, "duration": 1.0, "warmup": 0.5, "connections": 4, "workers": 2,
-        "worker_class": "gthread", "threads": 2, "cases": "vitals", "large_observations": 100,
-        "validate": False, "explain": True, "json": True,
+        "observations": 10, "per_patient": 1000, "load_jobs": 1, "rounds": 3, "duration": 1.0, "warmup": 0.5,
+        "connections": 4, "workers": 2, "worker_class": "gthread", "threads": 2, "cases": "vitals",
+        "large_observations": 100, "validate": False, "explain": True, "json": True,
     }  # fmt: skip
     argv = _argv(options, "sqlite:///x.sqlite3")
     assert argv[:2] == ["--database-url", "sqlite:///x.sqlite3"]
@@ -190,3 +200,23 @@ def test_baseline_routes_exist_only_in_the_bench_urlconf():
         reverse("bench:orm", args=["Observation", "x"], urlconf="ehr.bench.urls")
         == "/bench/orm/Observation/x"
     )
+
+
+def test_home_reading_is_an_earlier_copy_without_encounter():
+    visit = {
+        "resourceType": "Observation", "id": "obs-3-7", "status": "final",
+        "category": [{"coding": [{"code": "vital-signs"}]}], "encounter": {"reference": "Encounter/enc-3-1"},
+        "effectiveDateTime": "2024-05-01T10:00:00-04:00",
+    }  # fmt: skip
+    reading = home_reading(visit, days_before=2)
+    assert reading["id"] == "obs-3-7-h2" and "encounter" not in reading
+    assert reading["effectiveDateTime"] == "2024-04-29T10:00:00-04:00"
+    assert visit["id"] == "obs-3-7" and "encounter" in visit  # the visit's own resource is untouched
+    assert is_vital_sign(reading) and not is_vital_sign({"category": [{"coding": [{"code": "laboratory"}]}]})
+
+
+def test_patient_with_readings_reaches_the_density_with_unique_ids():
+    resources = patient_with_readings(0, today=date(2026, 1, 1), per_patient=400)
+    observations = [r for r in resources if r["resourceType"] == "Observation"]
+    assert len(observations) == 400
+    assert len({r["id"] for r in resources}) == len(resources)

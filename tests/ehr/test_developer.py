@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
+from smart.events import launch_event_record
 from smart.models import LaunchContext
 from tests.ehr.conftest import client_for
 
@@ -55,19 +55,28 @@ def test_window_mode_opens_a_new_window(staff, chart_data, embedded_app):
     assert 'target="_blank"' in client.get(reverse("ehr:dev-launch", args=[launch.pk])).content.decode()
 
 
-def test_timeline_shows_what_is_known_of_the_launch(staff, clinician, chart_data, embedded_app, mint_token):
+def test_timeline_lists_the_launchs_events_without_secrets(staff, clinician, chart_data, embedded_app):
     client = client_for(staff)
     client.post(reverse("ehr:dev-launcher"), {"client": "embedded-app", "user": "doc", "patient_id": "pat-a",
                                               "mode": "embedded"})  # fmt: skip
     launch = LaunchContext.objects.get()
-    launch.consumed = timezone.now()
-    launch.save()
+    # given what smart and fhirapi recorded while the app ran
+    launch_event_record(
+        launch=launch,
+        kind="token-issued",
+        detail={"scope": "launch patient/*.rs", "patient": "pat-a", "access_token": "SECRET"},
+    )
+    launch_event_record(launch=launch, kind="fhir-call",
+                        detail={"method": "GET", "path": "/fhir/Condition?patient=pat-a", "status": 403,
+                                "reason": "The token does not allow reading Condition."})  # fmt: skip
+    # then the timeline shows them in order, errors with their reason, and never a token
     response = client.get(reverse("ehr:dev-timeline", args=[launch.pk]))
-    kinds = [e.kind for e in response.context["events"]]
-    assert kinds[0] == "launch-created"
-    assert "authorize-request" in kinds
+    events = response.context["events"]
+    assert [e.kind for e in events][-2:] == ["token-issued", "fhir-call"]
     html = response.content.decode()
-    assert "Launch created" in html
+    assert "SECRET" not in html
+    assert "GET /fhir/Condition?patient=pat-a → 403 (The token does not allow reading Condition.)" in html
+    assert 'class="timeline-event kind-fhir-call is-error"' in html
 
 
 def test_invalid_form_shows_errors(staff, db):

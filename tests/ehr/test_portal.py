@@ -57,4 +57,7 @@ def test_users_without_a_patient_record_get_no_apps(clinician, portal_apps):
 
 
 def test_portal_needs_login():
-    assert Client().get(reverse("ehr:portal"))["Location"] == reverse("ehr:login")
+    assert Client().get(reverse("ehr:portal"))["Location"] == f"{reverse('ehr:login')}?next=/portal/"
+    assert (
+        Client().post(reverse("ehr:portal-launch", args=["x"]))["Location"].startswith(reverse("ehr:login"))
+    )

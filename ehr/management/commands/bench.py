@@ -23,12 +23,21 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from ehr.bench import report as rep
-from ehr.bench.data import OBSERVATIONS_PER_PATIENT, LoadStats, data_ensure, targets_pick, token_mint
+from ehr.bench.data import (
+    OBSERVATIONS_PER_PATIENT,
+    BenchTargets,
+    LoadStats,
+    data_ensure,
+    targets_pick,
+    token_mint,
+)
 from ehr.bench.dbstats import backend_snapshot, is_postgresql, postgres_database_ensure
 from ehr.bench.explain import vitals_explain
 from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
+from ehr.bench.profile import profile_case
 from ehr.bench.runner import (
     CASE_KEYS,
+    Case,
     ConnectionWatch,
     PreflightError,
     cases_build,
@@ -80,17 +89,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--warmup", type=float, default=2.0, help="Seconds of warm-up per case (default 2)."
         )
+        parser.add_argument(
+            "--rounds", type=int, default=1,
+            help="Measure the cases round-robin this many times; report medians (default 1).",
+        )  # fmt: skip
         parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8).")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
         parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
         parser.add_argument("--threads", type=int, default=2, help="Threads per gthread worker (default 2).")
         parser.add_argument("--cases", default=",".join(CASE_KEYS), help=f"Subset of {','.join(CASE_KEYS)}.")
         parser.add_argument(
+            "--load-jobs",
+            type=int,
+            default=1,
+            help="Processes loading patients at once (PostgreSQL; default 1).",
+        )
+        parser.add_argument(
             "--validate", action="store_true", help="Validate every generated resource as FHIR."
         )
         parser.add_argument(
             "--explain", action="store_true", help="Print EXPLAIN ANALYZE of the vital-signs search."
         )
+        parser.add_argument(
+            "--profile", metavar="CASE", choices=CASE_KEYS,
+            help="Instead of serving: cProfile one case's requests in-process (CPU per request, SQL, hot spots).",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print one JSON object with every figure.")
         parser.add_argument(
             "--vitals-scaling", action="store_true",
@@ -112,7 +135,7 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------ one database, in this process
 
-    def _bench(self, url: str, options: dict[str, Any]) -> rep.BenchReport:
+    def _bench(self, url: str, options: dict[str, Any]) -> rep.BenchReport | None:
         try:
             wrk = wrk_ensure()
         except WrkUnavailable as exc:
@@ -121,24 +144,17 @@ class Command(BaseCommand):
             self._note(f"created database {urlsplit(url).path.lstrip('/')}")
         self._note("migrating ...")
         call_command("migrate", interactive=False, verbosity=0)
-        stats = self._load(options["observations"], options["per_patient"], validate_all=options["validate"])
-        targets = targets_pick()
+        stats = self._load(options, validate_all=options["validate"])
+        targets, token = targets_pick(), token_mint()
+        if options["profile"]:
+            (case,) = cases_build(targets, token, [options["profile"]])
+            self.stdout.write(profile_case(case))
+            return None
         keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
-        cases = cases_build(targets, token_mint(), keys)
         config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
         machine = machine_facts()
         watch = ConnectionWatch(before_server=backend_snapshot())
-        log = Path(settings.VAR_DIR) / "bench-gunicorn.log"
-        try:
-            with BenchServer(config=config, database_url=url, log_path=log) as server:
-                cases_preflight(server, cases)
-                results = cases_measure(
-                    server, cases, wrk=wrk, duration_s=options["duration"], warmup_s=options["warmup"],
-                    connections=options["connections"], watch=watch,
-                    on_case=lambda c: self._note(f"measuring {c.label} ..."),
-                )  # fmt: skip
-        except (ServerError, PreflightError) as exc:
-            raise CommandError(str(exc)) from exc
+        results = self._serve(url, config, cases_build(targets, token, keys), targets, wrk, watch, options)
         report = self._report(stats, results, config, options, watch, machine)
         report.server["patient"] = targets.patient_id
         report.server["observation"] = targets.observation_id
@@ -147,12 +163,32 @@ class Command(BaseCommand):
         self._print(report, options)
         return report
 
-    def _load(self, observations: int, per_patient: int, *, validate_all: bool) -> LoadStats:
+    def _serve(
+        self, url: str, config: ServerConfig, cases: list[Case], targets: BenchTargets, wrk: str,
+        watch: ConnectionWatch, options: dict[str, Any],
+    ) -> list[rep.CaseResult]:  # fmt: skip
+        """Start the bench server, check every case once, then measure them in turn."""
+        log = Path(settings.VAR_DIR) / f"bench-gunicorn-{'postgresql' if is_postgresql() else 'sqlite'}.log"
+        try:
+            with BenchServer(config=config, database_url=url, log_path=log) as server:
+                cases_preflight(server, cases)
+                return cases_measure(
+                    server, cases, wrk=wrk, duration_s=options["duration"], warmup_s=options["warmup"],
+                    connections=options["connections"], watch=watch, rounds=options["rounds"],
+                    prime_path=f"/bench/orm/Observation/{targets.observation_id}",
+                    on_case=lambda c: self._note(f"measuring {c.label} ..."),
+                )  # fmt: skip
+        except (ServerError, PreflightError) as exc:
+            raise CommandError(f"{exc}\n--- end of {log}:\n{_tail(log)}") from exc
+
+    def _load(self, options: dict[str, Any], *, validate_all: bool) -> LoadStats:
+        observations = options["observations"]
         self._note(f"making sure there are at least {observations:,} Observations ...")
         with tqdm(total=observations, unit="obs", file=sys.stderr, smoothing=0.05) as bar:
             stats = data_ensure(
-                observations=observations, today=date.today(), per_patient=per_patient,
-                validate_all=validate_all, progress=lambda n: bar.update(min(n, max(0, bar.total - bar.n))),
+                observations=observations, today=date.today(), per_patient=options["per_patient"],
+                validate_all=validate_all, jobs=options["load_jobs"],
+                progress=lambda n: bar.update(min(n, max(0, bar.total - bar.n))),
             )  # fmt: skip
         if stats.resources_loaded:
             self._note(
@@ -178,6 +214,7 @@ class Command(BaseCommand):
             observations=stats.observations_after,
             cases=results,
             server={"config": config.describe(), "connections": options["connections"], "wrk_threads": 1,
+                    "rounds": options["rounds"],
                     "duration_s": options["duration"], "warmup_s": options["warmup"]},
             load=_load_dict(stats),
             connections=watch.as_dict(),
@@ -202,6 +239,11 @@ class Command(BaseCommand):
             f"\nbench: {report.backend} ({m['database']}), {report.observations:,} Observations; "
             f"{report.server['config']}; wrk 1 thread, {report.server['connections']} connections, "
             f"{report.server['duration_s']:.0f} s per case after {report.server['warmup_s']:.0f} s warm-up"
+            + (
+                f", {report.server['rounds']} rounds round-robin (medians)"
+                if report.server["rounds"] > 1
+                else ""
+            )
         )
         self.stdout.write(
             f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['memory_gib']} GiB; "
@@ -283,12 +325,21 @@ class Command(BaseCommand):
 def _argv(options: dict[str, Any], url: str) -> list[str]:
     """The command line that repeats these options for a child process."""
     argv = ["--database-url", url]
-    names = ("observations", "per_patient", "duration", "warmup", "connections", "workers", "worker_class",
-             "threads", "cases", "large_observations")  # fmt: skip
+    names = ("observations", "per_patient", "load_jobs", "rounds", "duration", "warmup", "connections",
+             "workers", "worker_class", "threads", "cases", "large_observations")  # fmt: skip
     for name in names:
         argv += [f"--{name.replace('_', '-')}", str(options[name])]
     argv += [f"--{flag}" for flag in ("validate", "explain", "json") if options[flag]]
+    if options.get("profile"):
+        argv += ["--profile", options["profile"]]
     return argv
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def _busy(machine: dict[str, Any]) -> bool:

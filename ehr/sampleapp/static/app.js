@@ -203,10 +203,11 @@
       return;
     }
     $("vitals").hidden = false;
+    // One request after the other: the patient's name first, then the vital signs.
     client.patient.read()
       .then(function (patient) { showPatient(client, patient); })
-      .catch(function (error) { setStatus($("status"), describeError("Patient", error), true); });
-    loadVitals(client);
+      .catch(function (error) { setStatus($("status"), describeError("Patient", error), true); })
+      .then(function () { return loadVitals(client); });
     var granted = ((client.state.tokenResponse || {}).scope || "").split(" ");
     if (granted.indexOf("patient/Observation.c") !== -1 || granted.indexOf("patient/Observation.cruds") !== -1 ||
         granted.indexOf("patient/*.c") !== -1 || granted.indexOf("patient/Observation.write") !== -1) {
