@@ -19,7 +19,9 @@ class Resource(models.Model):
     content = models.TextField()  # the resource JSON with meta.versionId/lastUpdated, served verbatim
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["resource_type", "fhir_id"], name="fhir_resource_type_id")]
+        constraints = [
+            models.UniqueConstraint(fields=["resource_type", "fhir_id"], name="fhir_resource_type_id")
+        ]
         indexes = [
             models.Index(fields=["resource_type", "last_updated"], name="fhir_res_type_updated"),
             models.Index(fields=["last_updated"], name="fhir_res_updated"),
@@ -151,4 +153,7 @@ class UriIndex(_SearchIndex):
             models.Index(fields=["resource_type", "param", "uri"], name="fhir_uri_lookup"),
             models.Index(fields=["resource", "param"], name="fhir_uri_res"),
         ]
-from fhirapi.bulk.models import *  # noqa
+
+
+# Bulk export jobs live in their own module; importing them here registers them with the fhirapi app.
+from fhirapi.bulk.models import *  # noqa: E402, F403

@@ -102,7 +102,9 @@ def test_conditional_create_in_transaction_reuses_match(fhir):
 
 def test_transaction_with_dangling_reference_is_422_and_saves_nothing(fhir):
     api = fhir("system/*.cruds")
-    response = api.post("", tx("transaction", post_entry(patient("a")), post_entry(observation("o", "ghost"))))
+    response = api.post(
+        "", tx("transaction", post_entry(patient("a")), post_entry(observation("o", "ghost")))
+    )
     assert response.status_code == 422
     assert "Patient/ghost" in response.json()["issue"][0]["diagnostics"]
     assert Resource.objects.count() == 0
