@@ -25,6 +25,12 @@ class Resource(models.Model):
         indexes = [
             models.Index(fields=["resource_type", "last_updated"], name="fhir_res_type_updated"),
             models.Index(fields=["last_updated"], name="fhir_res_updated"),
+            # Deleted rows keep their index rows; this small index makes "not deleted" a cheap anti-join.
+            models.Index(fields=["id"], condition=models.Q(deleted=True), name="fhir_res_deleted"),
+            # `Patient?_count=10` walks this instead of the primary key through every other type.
+            models.Index(
+                fields=["resource_type", "id"], condition=models.Q(deleted=False), name="fhir_res_type_live"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -82,7 +88,9 @@ class TokenIndex(_SearchIndex):
     class Meta:
         indexes = [
             models.Index(fields=["resource_type", "param", "code", "system"], name="fhir_tok_lookup"),
-            models.Index(fields=["resource", "param"], name="fhir_tok_res"),
+            models.Index(
+                fields=["resource", "param", "code", "system", "resource_type"], name="fhir_tok_res"
+            ),
         ]
 
 
@@ -92,7 +100,11 @@ class StringIndex(_SearchIndex):
 
     class Meta:
         indexes = [
-            models.Index(fields=["resource_type", "param", "normalized"], name="fhir_str_lookup"),
+            models.Index(
+                fields=["resource_type", "param", "normalized"],
+                name="fhir_str_lookup",
+                opclasses=["varchar_pattern_ops"] * 3,  # prefix LIKE under any collation (PostgreSQL)
+            ),
             models.Index(fields=["resource", "param"], name="fhir_str_res"),
         ]
 
@@ -104,7 +116,7 @@ class DateIndex(_SearchIndex):
     class Meta:
         indexes = [
             models.Index(fields=["resource_type", "param", "low"], name="fhir_date_lookup"),
-            models.Index(fields=["resource", "param"], name="fhir_date_res"),
+            models.Index(fields=["resource", "param", "low", "high", "resource_type"], name="fhir_date_res"),
         ]
 
 
@@ -115,7 +127,10 @@ class ReferenceIndex(_SearchIndex):
 
     class Meta:
         indexes = [
-            models.Index(fields=["param", "target_id", "target_type"], name="fhir_ref_lookup"),
+            models.Index(
+                fields=["param", "target_id", "target_type", "resource_type", "resource"],
+                name="fhir_ref_lookup",
+            ),
             models.Index(fields=["target_id", "target_type"], name="fhir_ref_target"),
             models.Index(fields=["resource", "param"], name="fhir_ref_res"),
             models.Index(fields=["url"], name="fhir_ref_url"),

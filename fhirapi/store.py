@@ -22,7 +22,7 @@ from fhirapi import jsontext
 from fhirapi.access import UNRESTRICTED, AccessDecision
 from fhirapi.indexing import extract_index
 from fhirapi.models import Resource, ResourceVersion
-from fhirapi.query import apply_access, include_targets, revinclude_sources, search_queryset
+from fhirapi.query import apply_access, include_targets, revinclude_sources, search_page, search_total
 from fhirapi.search import SearchError, SearchQuery, parse_search
 from fhirapi.searchparams import is_supported_type
 from fhirapi.validation import validate_resource
@@ -174,9 +174,8 @@ def resource_search(
     query = parse_search(
         resource_type, params, strict=strict, default_count=default_count, max_count=max_count
     )
-    queryset = search_queryset(query, access)
-    total = None if query.total == "none" else queryset.count()
-    rows = [] if query.count == 0 else list(queryset[query.offset : query.offset + query.count])
+    total = None if query.total == "none" else search_total(query, access)
+    rows = [] if query.count == 0 else search_page(query, access)
     included = _included(rows, query, access_for or (lambda _type: access))
     return SearchResult(
         query=query,

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fhirapi.access import DENIED, UNRESTRICTED, AccessDecision, AccessFilter
@@ -20,7 +22,7 @@ from fhirapi.models import (
     TokenIndex,
     UriIndex,
 )
-from fhirapi.query import include_targets, revinclude_sources, search_queryset
+from fhirapi.query import include_targets, revinclude_sources, search_page, search_queryset, search_total
 from fhirapi.search import parse_search
 from fhirapi.searchparams import ParamType, SearchParam
 
@@ -116,8 +118,12 @@ def population():
 
 
 def found(resource_type, params, access=UNRESTRICTED):
+    """The fhir_ids the search finds, after checking that search_page and search_total agree with them."""
     query = parse_search(resource_type, params, strict=True)
-    return list(search_queryset(query, access).values_list("fhir_id", flat=True))
+    matches = list(search_queryset(query, access).values_list("fhir_id", flat=True))
+    assert [row.fhir_id for row in search_page(query, access)] == matches[: query.count]
+    assert search_total(query, access) == len(matches)
+    return matches
 
 
 def test_every_current_resource_of_the_type_in_storage_order(population):
@@ -368,6 +374,48 @@ def test_last_updated(population, _case, value, expected):
 def test_system_search(population):
     assert found(None, [("_id", "o1,p2,odel")]) == ["p2", "o1"]
     assert found(None, [("_id", "o1,p2"), ("_sort", "-_lastUpdated")]) == ["o1", "p2"]
+
+
+@pytest.mark.parametrize(
+    ("_case", "params", "driver_table"),
+    [
+        ("_from the patient's references", [("patient", "p1"), ("category", "vital-signs"), ("_sort", "-date")],
+         "fhirapi_referenceindex"),
+        ("_from a chain", [("subject:Patient.name", "smith")], "fhirapi_referenceindex"),
+        ("_from tokens, after a :not", [("category:not", "laboratory"), ("code", "8867-4")], "fhirapi_tokenindex"),
+        ("_from Resource without a positive clause", [("category:not", "laboratory")], "fhirapi_resource"),
+        ("_from Resource to sort by _lastUpdated", [("patient", "p1"), ("_sort", "_lastUpdated")],
+         "fhirapi_resource"),
+    ],
+)  # fmt: skip
+def test_search_page_starts_from_index_rows(population, _case, params, driver_table):
+    query = parse_search("Observation", params)
+    with CaptureQueriesContext(connection) as queries:
+        search_page(query, UNRESTRICTED)
+    first_column = queries[0]["sql"].removeprefix("SELECT ").removeprefix("DISTINCT ").split(".")[0]
+    assert first_column == f'"{driver_table}"'
+
+
+@pytest.mark.parametrize(
+    ("_case", "params", "expected"),
+    [
+        ("_first page", [("patient", "p1"), ("_sort", "-date"), ("_count", "2")], ["o2", "o4"]),
+        ("_second page", [("patient", "p1"), ("_sort", "-date"), ("_count", "2"), ("_offset", "2")], ["o1", "o3"]),
+        ("_past the end", [("patient", "p1"), ("_count", "2"), ("_offset", "4")], []),
+        ("_count only", [("patient", "p1"), ("_count", "0")], []),
+        ("_unsorted pages by storage order", [("code", "8867-4"), ("_count", "3"), ("_offset", "1")],
+         ["o2", "o3", "o5"]),
+        ("_Resource-driven page", [("_sort", "-_lastUpdated"), ("_count", "2"), ("_offset", "1")], ["o7", "o6"]),
+    ],
+)  # fmt: skip
+def test_search_page(population, _case, params, expected):
+    query = parse_search("Observation", params)
+    assert [row.fhir_id for row in search_page(query, UNRESTRICTED)] == expected
+
+
+def test_search_total_counts_resources_not_index_rows(population):
+    query = parse_search("Observation", [("code", "8867-4,4548-4"), ("combo-code", "8867-4,4548-4")])
+    assert search_total(query, UNRESTRICTED) == 7
 
 
 # -- access ---------------------------------------------------------------------------------------------------
