@@ -133,21 +133,26 @@ class TypeHistoryView(FHIRView):
 def search_response(view: FHIRView, resource_type: str, params: list[tuple[str, str]]) -> Response:
     view.check_type(resource_type)
     access = view.access(resource_type, Interaction.SEARCH_TYPE)
-    strict = view.prefer("handling") == "strict"
     try:
-        result = store.resource_search(
-            resource_type=resource_type,
-            params=params,
-            access=access,
-            strict=strict,
-            access_for=view.access_for(Interaction.SEARCH_TYPE),
-            default_count=fhirapi_settings.DEFAULT_PAGE_SIZE,
-            max_count=fhirapi_settings.MAX_PAGE_SIZE,
-        )
+        body = search_bundle(view, resource_type, params, access, strict=view.prefer("handling") == "strict")
     except SearchError as exc:
-        raise InvalidRequest(str(exc), expression=[getattr(exc, "param", None) or resource_type]) from exc
+        raise InvalidRequest(str(exc), expression=[exc.param or resource_type]) from exc
+    return Response(body)
+
+
+def search_bundle(view: FHIRView, resource_type: str, params, access, *, strict: bool = False) -> bytes:  # type: ignore[no-untyped-def]
+    """Run a search under `access` (includes under the view's grant) and build its searchset Bundle."""
+    result = store.resource_search(
+        resource_type=resource_type,
+        params=params,
+        access=access,
+        strict=strict,
+        access_for=view.access_for(Interaction.SEARCH_TYPE),
+        default_count=fhirapi_settings.DEFAULT_PAGE_SIZE,
+        max_count=fhirapi_settings.MAX_PAGE_SIZE,
+    )
     query = result.query
-    body = searchset_bundle(
+    return searchset_bundle(
         base_url=view.base_url,
         path=resource_type,
         params=params,
@@ -160,7 +165,6 @@ def search_response(view: FHIRView, resource_type: str, params: list[tuple[str, 
         elements=query.elements,
         ignored=query.ignored,
     )
-    return Response(body)
 
 
 def _history(view: FHIRView, path: str, access, resource_type, resource_id) -> Response:  # type: ignore[no-untyped-def]

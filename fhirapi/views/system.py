@@ -6,16 +6,16 @@ from rest_framework.response import Response
 
 from fhirapi import jsontext
 from fhirapi.access import Interaction
-from fhirapi.bundles import searchset_bundle
 from fhirapi.capability import capability_statement
 from fhirapi.exceptions import FHIRError, InvalidRequest
 from fhirapi.search import SearchError
 from fhirapi.searchparams import SUPPORTED_TYPES
 from fhirapi.settings import fhirapi_settings
-from fhirapi.store import resource_history, resource_search
+from fhirapi.store import resource_history
 from fhirapi.transactions import BundleRejected, EntryError, process_bundle
 from fhirapi.views.base import FHIRView
 from fhirapi.views.history import history_params
+from fhirapi.views.resources import search_bundle
 
 
 class CapabilityStatementView(FHIRView):
@@ -63,28 +63,9 @@ class SystemView(FHIRView):
 
     def _search(self, resource_type: str, params, access) -> bytes:  # type: ignore[no-untyped-def]
         try:
-            result = resource_search(
-                resource_type=resource_type,
-                params=params,
-                access=access,
-                access_for=self.access_for(Interaction.SEARCH_TYPE),
-            )
+            return search_bundle(self, resource_type, params, access)
         except SearchError as exc:
             raise EntryError(400, str(exc)) from exc
-        query = result.query
-        return searchset_bundle(
-            base_url=self.base_url,
-            path=resource_type,
-            params=params,
-            matches=result.resources,
-            included=result.included,
-            total=result.total,
-            count=query.count,
-            offset=query.offset,
-            summary=query.summary,
-            elements=query.elements,
-            ignored=query.ignored,
-        )
 
 
 class SystemHistoryView(FHIRView):
