@@ -96,6 +96,8 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if HEADER in response or not response.get("Content-Type", "").startswith("text/html"):
             return response
+        if response.streaming or not response.content:
+            return response  # nothing to render (e.g. a bare 405): no page, no policy needed
         app_origins, logo_origins = registered_app_origins()
         match = getattr(request, "resolver_match", None)
         response[HEADER] = build_policy(

@@ -132,7 +132,7 @@ def resource_read(
     *, resource_type: str, resource_id: str, access: AccessDecision = UNRESTRICTED
 ) -> StoredResource:
     """The current version; ResourceNotFound when absent or outside the grant, ResourceGone when deleted."""
-    row = _visible(resource_type, resource_id, access).first()
+    row = next(iter(_visible(resource_type, resource_id, access)[:1]), None)  # unique: no ORDER BY needed
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
     if row.deleted:
@@ -174,8 +174,8 @@ def resource_search(
     query = parse_search(
         resource_type, params, strict=strict, default_count=default_count, max_count=max_count
     )
-    total = None if query.total == "none" else search_total(query, access)
     rows = [] if query.count == 0 else search_page(query, access)
+    total = None if query.total == "none" else _total(query, access, len(rows))
     included = _included(rows, query, access_for or (lambda _type: access))
     return SearchResult(
         query=query,
@@ -183,6 +183,13 @@ def resource_search(
         included=[StoredResource.from_row(r) for r in included],
         total=total,
     )
+
+
+def _total(query: SearchQuery, access: AccessDecision, returned: int) -> int:
+    """The search's total; a page that is not full already tells it, without a COUNT."""
+    if query.count > 0 and (0 < returned < query.count or (returned == 0 and query.offset == 0)):
+        return query.offset + returned
+    return search_total(query, access)
 
 
 def resource_history(
@@ -344,6 +351,14 @@ def resource_ids_existing(resource_type: str, resource_ids: Sequence[str]) -> se
             )
         )
     return found
+
+
+def statistics_refresh() -> None:
+    """Refresh the query planner's statistics after a bulk load (ANALYZE on PostgreSQL, SQLite alike)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 # ---------------------------------------------------------------- internals

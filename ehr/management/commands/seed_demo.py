@@ -10,7 +10,7 @@ from tqdm import tqdm
 from ehr.demo.apps import demo_apps_register
 from ehr.demo.population import cohort_groups, patient_resources, practitioners_and_organization
 from ehr.services import user_ensure
-from fhirapi.store import resource_ids_existing, resources_load
+from fhirapi.store import resource_ids_existing, resources_load, statistics_refresh
 
 DEFAULT_PASSWORD = "smart-demo-2026"
 
@@ -80,6 +80,8 @@ class Command(BaseCommand):
                 bar.update(len(chunk))
         written += resources_load(cohort_groups(patients), validate=not trust)
         self._users(password)
+        if todo:
+            statistics_refresh()  # the planner must know the index tables grew, or it picks full scans
         apps = demo_apps_register(base_url or settings.PUBLIC_ROOT_URL, app_base_url)
         elapsed = time.perf_counter() - started
         self.stdout.write(

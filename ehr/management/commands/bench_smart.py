@@ -1,0 +1,327 @@
+"""`manage.py bench_smart`: benchmark the SMART authorization server under gunicorn.
+
+Serves the app as `manage.py bench` does (ehr.bench.server: gunicorn ehr.wsgi with the bench settings, DEBUG
+off, a random SECRET_KEY, the project's persistent connections), with FHIR_BASE_URL set to the server's own
+port so that `iss`, `aud` and the issuer match. Measures (1) sequential EHR launch round trips of a
+pre-authorized public app (launch, /authorize, /token, first FHIR read) and (2) the token endpoint with wrk:
+code exchange, refresh, client_credentials with RS384 assertions, and a client_secret_basic client. Each
+token request needs unique input, so the bodies are generated just before each run and read by wrk's Lua
+script one per request. `--profile CASE` instead profiles the token view in-process.
+"""
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from ehr.bench import smart_cases as sc
+from ehr.bench.dbstats import is_postgresql, postgres_database_ensure
+from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
+from ehr.bench.report import CaseResult, rounds_merge
+from ehr.bench.runner import cpu_idle_share, machine_facts
+from ehr.bench.server import BenchServer, ServerConfig, ServerError, server_environment
+from ehr.bench.smart_setup import actors_ensure, launch_creator
+from smart.launch import fhir_base_url
+
+CASES = ("launch", *sc.TOKEN_CASES)
+SHARED_CORES_NOTE = (
+    "client and server share this machine's {nproc} cores: the launch client (Python, sequential), wrk (1 "
+    "thread) and the input generation run beside gunicorn, so every figure includes the client's CPU use."
+)
+
+
+class SmartBenchServer(BenchServer):
+    """The bench server with FHIR_BASE_URL on its own port and a known random SECRET_KEY."""
+
+    def __init__(self, *, secret_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secret_key = secret_key
+
+    @property
+    def fhir_base(self) -> str:
+        return self.url("/fhir")
+
+    def __enter__(self) -> "SmartBenchServer":
+        env = {**server_environment(self.database_url), "FHIR_BASE_URL": self.fhir_base,
+               "SECRET_KEY": self.secret_key}  # fmt: skip
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(), cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_ready()
+        return self
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{Path(settings.VAR_DIR) / 'bench-smart.sqlite3'}"
+
+
+class Command(BaseCommand):
+    help = "Benchmark the SMART authorization server (launch round trip, token endpoint) under gunicorn."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--database-url", help="Database (default: var/bench-smart.sqlite3).")
+        parser.add_argument("--duration", type=float, default=5.0, help="Seconds per token case (default 5).")
+        parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8).")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
+        parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
+        parser.add_argument("--threads", type=int, default=2, help="Threads per gthread worker (default 2).")
+        parser.add_argument("--launches", type=int, default=300, help="Sequential launches (default 300).")
+        parser.add_argument("--rounds", type=int, default=1, help="Repeat everything; report medians.")
+        parser.add_argument("--cases", default=",".join(CASES), help=f"Subset of {','.join(CASES)}.")
+        parser.add_argument("--gen-threads", type=int, default=4, help="Connections generating inputs.")
+        parser.add_argument("--profile", choices=sc.TOKEN_CASES, help="cProfile one token case in-process.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object with every figure.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        url = options["database_url"] or default_database_url()
+        if os.environ.get("DATABASE_URL") != url:
+            self._child(url)
+            return
+        if is_postgresql() and postgres_database_ensure(url):
+            self._note(f"created database {urlsplit(url).path.lstrip('/')}")
+        self._note("migrating ...")
+        call_command("migrate", interactive=False, verbosity=0)
+        if options["profile"]:
+            self.stdout.write(profile_token_case(options["profile"]))
+            return
+        try:
+            wrk = wrk_ensure()
+        except WrkUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        report = self._bench(url, wrk, options)
+        self._print(report, options)
+
+    def _child(self, url: str) -> None:
+        argv = [a for a in sys.argv[1:] if a != "bench_smart"]
+        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench_smart", *argv]
+        if "--database-url" not in " ".join(argv):
+            command += ["--database-url", url]
+        done = subprocess.run(command, env={**os.environ, "DATABASE_URL": url})
+        if done.returncode != 0:
+            raise CommandError(f"bench_smart failed (exit {done.returncode}).")
+
+    # ------------------------------------------------------------ measuring
+
+    def _bench(self, url: str, wrk: str, options: dict[str, Any]) -> dict[str, Any]:
+        keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
+        config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
+        machine = machine_facts()
+        log = (
+            Path(settings.VAR_DIR)
+            / f"bench-smart-gunicorn-{'postgresql' if is_postgresql() else 'sqlite'}.log"
+        )
+        server = SmartBenchServer(secret_key=secrets.token_urlsafe(50), config=config, database_url=url,
+                                  log_path=log)  # fmt: skip
+        actors = actors_ensure(fhir_base=server.fhir_base, token_url=server.url("/o/token/"),
+                               secret_key=server.secret_key)  # fmt: skip
+        create_launch = launch_creator(actors)
+        trips: list[sc.RoundTrips] = []
+        token_runs: dict[str, list[sc.TokenRun]] = {k: [] for k in sc.TOKEN_CASES if k in keys}
+        estimates: dict[str, float] = {}
+        idle: list[float] = []
+        try:
+            with server:
+                make = lambda: sc.HttpTransport("127.0.0.1", server.port)  # noqa: E731
+                main = make()
+                cookie = sc.login(main, actors.username, actors.password)
+                self._note("warming up (20 launches) ...")
+                sc.launch_round_trips(main, actors, cookie, launches=20, create_launch=create_launch)
+                for number in range(1, max(1, options["rounds"]) + 1):
+                    idle.append(cpu_idle_share(0.5))
+                    if "launch" in keys:
+                        self._note(f"round {number}: {options['launches']} sequential launches ...")
+                        trips.append(sc.launch_round_trips(main, actors, cookie, launches=options["launches"],
+                                                           create_launch=create_launch))  # fmt: skip
+                    for case in token_runs:
+                        run = self._token_case(
+                            case, server, wrk, actors, cookie, make, create_launch, estimates, options
+                        )
+                        token_runs[case].append(run)
+                        estimates[case] = max(run.result.rps, estimates.get(case, 0.0))
+                main.close()
+        except (ServerError, sc.StepError) as exc:
+            raise CommandError(f"{exc}\n--- end of {log}:\n{_tail(log)}") from exc
+        return self._report(trips, token_runs, config, machine, idle, options)
+
+    def _token_case(
+        self, case: str, server: SmartBenchServer, wrk: str, actors: sc.Actors, cookie: str, make: Any,
+        create_launch: Any, estimates: dict[str, float], options: dict[str, Any],
+    ) -> sc.TokenRun:  # fmt: skip
+        label = sc.TOKEN_CASE_LABELS[case]
+        generate = lambda n: sc.token_inputs(  # noqa: E731
+            case,
+            n,
+            actors=actors,
+            cookie=cookie,
+            make=make,
+            create_launch=create_launch,
+            threads=options["gen_threads"],
+        )
+        run = lambda inputs, seconds: sc.wrk_token_run(  # noqa: E731
+            wrk=wrk,
+            url=server.url("/o/token/"),
+            inputs=inputs,
+            duration_s=seconds,
+            connections=options["connections"],
+            label=label,
+        )
+        if case not in estimates:  # pilot: warms the path and estimates the rate
+            self._note(f"{case}: pilot run ...")
+            pilot = run(generate(300), 1.0)
+            estimates[case] = pilot.result.rps * (2.5 if pilot.exhausted else 1.0)
+        count = sc.bodies_needed(estimates[case], options["duration"])
+        self._note(f"{case}: generating {count} request bodies ...")
+        started = time.monotonic()
+        inputs = generate(count)
+        generated_s = time.monotonic() - started
+        self._note(f"{case}: generated in {generated_s:.1f} s; measuring {options['duration']:.0f} s ...")
+        result = run(inputs, options["duration"])
+        if result.exhausted:
+            self._note(f"{case}: all {result.bodies} bodies used before the end: the rate is a lower bound")
+        return result
+
+    def _report(
+        self, trips: list[sc.RoundTrips], token_runs: dict[str, list[sc.TokenRun]], config: ServerConfig,
+        machine: dict[str, Any], idle: list[float], options: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        merged: dict[str, CaseResult] = {
+            case: rounds_merge([r.result for r in runs]) for case, runs in token_runs.items() if runs
+        }
+        launch = sc.round_trips_merge(trips) if trips else None
+        targets = []
+        if launch:
+            targets.append(sc.launch_target(launch["launches_per_s"], launch["p50_ms"]))
+        targets.append(sc.confidential_target(merged.get("confidential")))
+        targets.append(sc.code_reference_line(merged.get("code")))
+        return {
+            "backend": "postgresql" if is_postgresql() else "sqlite",
+            "server": {
+                "config": config.describe(),
+                "connections": options["connections"],
+                "wrk_threads": 1,
+                "duration_s": options["duration"],
+                "rounds": options["rounds"],
+                "launches_per_round": options["launches"],
+            },  # fmt: skip
+            "machine": {**machine, "cpu_idle_per_round": [round(i, 2) for i in idle]},
+            "launch": launch,
+            "token_cases": [
+                {
+                    **vars(merged[c]),
+                    "bodies_last_round": token_runs[c][-1].bodies,
+                    "used_last_round": token_runs[c][-1].used,
+                    "exhausted_any": any(r.exhausted for r in token_runs[c]),
+                    "rps_rounds": [round(r.result.rps, 1) for r in token_runs[c]],
+                }
+                for c in merged
+            ],  # fmt: skip
+            "reference": {
+                "smart_launcher_v2_code_exchanges_per_s": sc.REFERENCE_CODE_EXCHANGES_PER_S,
+                "smart_launcher_v2_launches_per_s": sc.REFERENCE_LAUNCHES_PER_S,
+                "smart_launcher_v2_launch_p50_ms": sc.REFERENCE_LAUNCH_P50_MS,
+            },  # fmt: skip
+            "targets": [
+                {"name": t.name, "status": t.status, "detail": t.detail, "line": t.line()} for t in targets
+            ],
+        }
+
+    def _print(self, report: dict[str, Any], options: dict[str, Any]) -> None:
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, default=str))
+            return
+        m, s = report["machine"], report["server"]
+        self.stdout.write(
+            f"\nbench_smart: {report['backend']} ({m['database']}); {s['config']}; wrk 1 thread, "
+            f"{s['connections']} connections, {s['duration_s']:.0f} s per token case; {s['rounds']} round(s), "
+            f"medians"
+        )
+        self.stdout.write(
+            f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['memory_gib']} GiB; CPU idle before each round: "
+            + ", ".join(f"{i:.0%}" for i in m["cpu_idle_per_round"])
+        )
+        self.stdout.write(SHARED_CORES_NOTE.format(nproc=m["nproc"]) + "\n")
+        launch = report["launch"]
+        if launch:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in launch["step_p50_ms"].items())
+            self.stdout.write(
+                f"EHR launch round trip ({launch['launches']} launches, sequential, one keep-alive connection): "
+                f"{launch['launches_per_s']:.0f} launches/s, p50 {launch['p50_ms']:.2f} ms, "
+                f"p99 {launch['p99_ms']:.2f} ms\n  step p50 ms: {steps}\n"
+                f"  smart-launcher-v2 reference: ~{sc.REFERENCE_LAUNCHES_PER_S:.0f} launches/s at "
+                f"{sc.REFERENCE_LAUNCH_P50_MS:.0f} ms p50\n"
+            )
+        rows = [
+            (CaseResult(**{k: c[k] for k in CaseResult.__dataclass_fields__}), None)
+            for c in report["token_cases"]
+        ]
+        self.stdout.write(sc.format_token_table(rows))
+        for c in report["token_cases"]:
+            if c["exhausted_any"]:
+                self.stdout.write(f"  {c['key']}: bodies ran out in some round: its rate is a lower bound")
+        self.stdout.write(
+            f"  smart-launcher-v2 reference: ~{sc.REFERENCE_CODE_EXCHANGES_PER_S:.0f} code exchanges/s (RS256)\n"
+        )
+        for target in report["targets"]:
+            self.stdout.write(target["line"])
+
+    def _note(self, text: str) -> None:
+        self.stderr.write(f"bench_smart: {text}")
+
+
+def profile_token_case(case: str, *, requests: int = 200, top: int = 25) -> str:
+    """cProfile `requests` token requests of one case in-process (test client, DEBUG off)."""
+    with override_settings(DEBUG=False):
+        client = Client()
+        transport = sc.ClientTransport(client)
+        actors = actors_ensure(fhir_base=fhir_base_url(), token_url="http://testserver/o/token/",
+                               secret_key=settings.SECRET_KEY)  # fmt: skip
+        cookie = sc.login(transport, actors.username, actors.password)
+        inputs = sc.token_inputs(case, requests + 11, actors=actors, cookie=cookie, make=lambda: transport,
+                                 create_launch=launch_creator(actors), threads=1)  # fmt: skip
+        headers = {"Content-Type": sc.FORM, **inputs.headers}
+        bodies = iter(inputs.bodies)
+        for _ in range(10):
+            sc.expect(transport.send("POST", "/o/token/", body=next(bodies), headers=headers), 200, case)
+        with CaptureQueriesContext(connection) as queries:
+            sc.expect(transport.send("POST", "/o/token/", body=next(bodies), headers=headers), 200, case)
+        profiler = cProfile.Profile()
+        started = time.process_time()
+        profiler.enable()
+        for body in bodies:
+            sc.expect(transport.send("POST", "/o/token/", body=body, headers=headers), 200, case)
+        profiler.disable()
+        cpu_ms = (time.process_time() - started) / requests * 1000
+    out = io.StringIO()
+    out.write(f"{sc.TOKEN_CASE_LABELS[case]}: {cpu_ms:.2f} ms CPU per request (profiled, in-process), "
+              f"{len(queries)} SQL queries per request:\n")  # fmt: skip
+    for query in queries.captured_queries:
+        out.write(f"  {query['sql'][:200]}\n")
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
