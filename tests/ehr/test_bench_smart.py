@@ -1,0 +1,98 @@
+"""Tests of `manage.py bench_smart`'s pure parts, and one short launch round trip through the test client."""
+
+import base64
+import hashlib
+from urllib.parse import parse_qs
+
+import pytest
+from django.test import Client
+
+from ehr.bench import smart_cases as sc
+from ehr.bench.report import CaseResult
+from ehr.bench.smart_setup import actors_ensure, launch_creator
+
+
+def test_pkce_pair_is_s256():
+    verifier, challenge = sc.pkce_pair()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    assert challenge == digest and len(verifier) >= 43
+
+
+def test_code_from_location():
+    assert sc.code_from_location(sc.REDIRECT_URI + "?code=abc&state=s") == "abc"
+    with pytest.raises(ValueError):
+        sc.code_from_location(sc.REDIRECT_URI + "?error=access_denied")
+    with pytest.raises(ValueError):
+        sc.code_from_location("https://elsewhere.example/?code=abc")
+
+
+def test_bodies():
+    exchange = parse_qs(sc.exchange_body("c", "v", "app"))
+    assert exchange == {"grant_type": ["authorization_code"], "code": ["c"], "redirect_uri": [sc.REDIRECT_URI],
+                        "code_verifier": ["v"], "client_id": ["app"]}  # fmt: skip
+    assert "client_id" not in parse_qs(sc.refresh_body("r", None))
+    assert parse_qs(sc.client_credentials_body("jwt"))["client_assertion"] == ["jwt"]
+    assert sc.basic_auth("id", "secret") == "Basic " + base64.b64encode(b"id:secret").decode()
+
+
+def test_percentile():
+    assert sc.percentile([], 50) == 0.0
+    assert sc.percentile([3, 1, 2], 50) == 2
+    assert sc.percentile(list(range(1, 101)), 99) == 99
+    assert sc.percentile([5], 99) == 5
+
+
+def test_bodies_lua_and_used():
+    script = sc.bodies_lua("/tmp/bodies.txt", {"Authorization": "Basic abc="})
+    assert "wrk.headers[ [[\nAuthorization]] ] = [[\nBasic abc=]]" in script
+    assert "wrk.thread:stop()" in script and "SMART_USED" in script
+    assert sc.used_from_output("x\nSMART_USED 42\n") == 42
+    assert sc.used_from_output("nothing") is None
+
+
+def test_bodies_needed():
+    assert sc.bodies_needed(100, 5) == 850
+    assert sc.bodies_needed(1, 1) == 200
+
+
+def test_targets():
+    assert sc.launch_target(250, 3.0).passed is True
+    line = sc.launch_target(20, 50.0).line()
+    assert line.startswith("FAIL") and "ratio 0.10" in line
+    ok = CaseResult("confidential", "d", rps=300, p50_ms=1, p90_ms=1, p99_ms=1, requests=900)
+    assert sc.confidential_target(ok).passed is True
+    failing = CaseResult("confidential", "d", rps=300, p50_ms=1, p90_ms=1, p99_ms=1, requests=900, errors=3)
+    assert sc.confidential_target(failing).passed is False
+    assert sc.confidential_target(None).passed is None
+
+
+def test_round_trips_merge():
+    first, second = sc.RoundTrips(), sc.RoundTrips()
+    for trips, seconds in ((first, 0.010), (second, 0.020)):
+        trips.total = [seconds] * 4
+        trips.steps = {step: [seconds / 4] * 4 for step in sc.STEPS}
+        trips.wall_s = seconds * 4
+    merged = sc.round_trips_merge([first, second])
+    assert merged["launches"] == 8 and merged["rounds"] == 2
+    assert merged["p50_ms"] == pytest.approx(15.0)
+    assert merged["launches_per_s"] == pytest.approx(75.0)
+
+
+@pytest.mark.django_db
+def test_launch_round_trip_smoke(settings):
+    """Three launches through the test client: every step answers as expected (no timing asserted)."""
+    from smart.launch import fhir_base_url
+
+    actors = actors_ensure(fhir_base=fhir_base_url(), token_url="http://testserver/o/token/",
+                           secret_key=settings.SECRET_KEY)  # fmt: skip
+    transport = sc.ClientTransport(Client())
+    cookie = sc.login(transport, actors.username, actors.password)
+    trips = sc.launch_round_trips(transport, actors, cookie, launches=3, create_launch=launch_creator(actors))
+    assert len(trips.total) == 3 and all(len(v) == 3 for v in trips.steps.values())
+    # each token case's input generation works, and the first body is accepted by the token endpoint
+    for case in sc.TOKEN_CASES:
+        inputs = sc.token_inputs(case, 1, actors=actors, cookie=cookie, make=lambda: transport,
+                                 create_launch=launch_creator(actors), threads=1)  # fmt: skip
+        reply = transport.send("POST", "/o/token/", body=inputs.bodies[0],
+                               headers={"Content-Type": sc.FORM, **inputs.headers})  # fmt: skip
+        assert reply.status == 200, (case, reply.body[:300])
