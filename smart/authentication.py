@@ -6,10 +6,14 @@ with 401 and `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
 """
 
 import hashlib
+import time
 from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model
+from oauth2_provider.models import get_access_token_model, get_application_model
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -33,11 +37,10 @@ class SmartTokenAuthentication(BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise AuthenticationFailed("The Authorization header must be 'Bearer <access token>'.")
-        token = token_lookup(raw.strip())
-        if token is None:
+        authenticated = grant_cache.get(raw.strip())
+        if authenticated is None:
             raise AuthenticationFailed("The access token is invalid, expired or revoked.")
-        token_touch(token)
-        return token.user, grant_from_token(token)
+        return authenticated
 
     def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
         return f'Bearer realm="{self.www_authenticate_realm}", error="invalid_token"'
@@ -46,7 +49,8 @@ class SmartTokenAuthentication(BaseAuthentication):
 def token_lookup(raw: str) -> "AccessToken | None":
     """The live access token with this value, or None (unknown, expired, disabled client or other audience)."""
     checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum).first()
+    rows = AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum)[:1]
+    token = next(iter(rows), None)  # the checksum is unique: no ORDER BY
     if token is None or token.is_expired():
         return None
     if token.application is not None and not token.application.enabled:
@@ -92,3 +96,44 @@ def _relative(reference: str | None) -> str | None:
         return None
     parts = reference.rstrip("/").split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else None
+
+
+class GrantCache:
+    """Grants of recently seen tokens, per process, for SMART["TOKEN_CACHE_SECONDS"] (0 turns it off).
+
+    Looking the token up costs more than the FHIR read it guards. A cached grant is dropped at once in this
+    process when any access token is deleted or saved (revocation deletes the row) or an app or user changes;
+    other processes drop it when its seconds run out, which bounds how long a revoked token keeps working.
+    A token is never served past its own expiry.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Any, tuple[Any, Grant]]] = {}
+
+    def get(self, raw: str) -> tuple[Any, Grant] | None:
+        now = time.monotonic()
+        entry = self._entries.get(raw)
+        if entry is not None and entry[0] > now and entry[1] > timezone.now():
+            return entry[2]
+        token = token_lookup(raw)
+        if token is None:
+            self._entries.pop(raw, None)
+            return None
+        token_touch(token)
+        authenticated = (token.user, grant_from_token(token))
+        seconds = smart_settings.TOKEN_CACHE_SECONDS
+        if seconds > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[raw] = (now + seconds, token.expires, authenticated)
+        return authenticated
+
+    def clear(self, **kwargs: Any) -> None:
+        self._entries.clear()
+
+
+grant_cache = GrantCache()
+post_delete.connect(grant_cache.clear, sender=AccessToken, dispatch_uid="smart.grant_cache.token_delete")
+post_save.connect(grant_cache.clear, sender=AccessToken, dispatch_uid="smart.grant_cache.token_save")
+post_save.connect(grant_cache.clear, sender=get_application_model(), dispatch_uid="smart.grant_cache.app")
+post_save.connect(grant_cache.clear, sender=settings.AUTH_USER_MODEL, dispatch_uid="smart.grant_cache.user")

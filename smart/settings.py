@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_USER_RESOLVER": "smart.identity.fhir_user_for",
     # Access token lifetime for backend services (client_credentials), seconds.
     "BACKEND_TOKEN_EXPIRE_SECONDS": 300,
+    # How long a process may reuse a token's grant without reading the token again (seconds; 0 = never).
+    # Bounds how long a revoked token still works in other server processes (this process drops it at once).
+    "TOKEN_CACHE_SECONDS": 5,
     # How often a token's last_used may be written (seconds); keeps the FHIR hot path write-free.
     "LAST_USED_RESOLUTION_SECONDS": 60,
     # The server's public root URL (scheme, host and any path prefix), e.g. "https://ehr.example.org".
