@@ -7,6 +7,7 @@ plugs into `authenticate_client` (§2.11); the `fhirUser` claim needs `oidc_clai
 """
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -194,7 +195,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         super()._save_bearer_token(token, request, *args, **kwargs)
         _bind_context(token, context, getattr(request, "smart_launch_id", None))
         token.update({name: context[name] for name in CONTEXT_FIELDS if name in context})
-        Application.objects.filter(pk=request.client.pk).update(last_used=timezone.now())
+        _client_touch(request.client)
         launch_event_record(
             launch=getattr(request, "smart_launch_id", None),
             kind=LaunchEvent.Kind.TOKEN_ISSUED,
@@ -252,6 +253,14 @@ def _backend_scopes(scopes: list[str], client: Application, request: Request) ->
             description="None of the requested scopes is allowed.", request=request
         )
     return granted
+
+
+def _client_touch(client: Application) -> None:
+    """Record the app's last use, at most once per LAST_USED_RESOLUTION_SECONDS (one UPDATE saved per token)."""
+    now = timezone.now()
+    recent = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
+    if client.last_used is None or now - client.last_used >= recent:
+        Application.objects.filter(pk=client.pk).update(last_used=now)
 
 
 def _token_context(request: Request) -> dict[str, Any]:
