@@ -31,6 +31,7 @@ from fhirapi.searchparams import (
 CODE_MAX = 255
 STRING_MAX = 255
 ID_MAX = 64
+TIMELINE_REFERENCE_PARAMS = ("patient", "subject")  # the references fhirapi.models.TimelineIndex files under
 URL_MAX = 512
 QUANTITY_CODE_MAX = 64
 # DecimalField(max_digits=30, decimal_places=10) holds magnitudes below 10**20.
@@ -91,6 +92,16 @@ class UriValue:
     uri: str
 
 
+@dataclass(frozen=True)
+class TimelineValue:
+    """A date of a resource filed under a patient it references (see fhirapi.models.TimelineIndex)."""
+
+    reference_param: str
+    patient_id: str
+    param: str
+    low: datetime
+
+
 @dataclass
 class IndexEntries:
     """Everything one resource contributes to the search indexes; compartments are Patient ids."""
@@ -103,6 +114,7 @@ class IndexEntries:
     numbers: list[NumberValue] = field(default_factory=list)
     uris: list[UriValue] = field(default_factory=list)
     compartments: set[str] = field(default_factory=set)
+    timeline: list[TimelineValue] = field(default_factory=list)
 
 
 def extract_index(resource: dict[str, Any]) -> IndexEntries:
@@ -120,7 +132,25 @@ def extract_index(resource: dict[str, Any]) -> IndexEntries:
     for attribute, _ in _EXTRACTORS.values():
         setattr(entries, attribute, list(dict.fromkeys(getattr(entries, attribute))))
     entries.compartments = patient_compartments(resource)
+    entries.timeline = timeline_values(entries.references, entries.dates)
     return entries
+
+
+def timeline_values(references: list[ReferenceValue], dates: list[DateValue]) -> list[TimelineValue]:
+    """Every (reference to a Patient through `patient`/`subject`, dated value) pair, without duplicates.
+
+    The references are taken as the ReferenceIndex holds them, so a timeline row exists exactly when a
+    `patient=X` (or `subject=Patient/X`) search matches the resource and the resource has a date to sort by.
+    """
+    patients = [r for r in references if r.param in TIMELINE_REFERENCE_PARAMS and r.target_type == "Patient"]
+    pairs = (
+        TimelineValue(ref.param, ref.target_id, date.param, date.low)
+        for ref in patients
+        if ref.target_id
+        for date in dates
+        if date.low is not None
+    )
+    return list(dict.fromkeys(pairs))
 
 
 def patient_compartments(resource: dict[str, Any]) -> set[str]:

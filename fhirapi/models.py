@@ -120,6 +120,29 @@ class DateIndex(_SearchIndex):
         ]
 
 
+class TimelineIndex(_SearchIndex):
+    """A patient's resources by date: one row per (reference to a Patient, date value) pair of a resource.
+
+    `Observation?patient=X&category=...&_sort=-date&_count=10` must not visit every Observation of a patient
+    who has thousands: walking this index backwards from the newest date reads the page's rows and stops.
+    Rows mirror the ReferenceIndex rows of the `patient`/`subject` parameters whose target is a Patient
+    (relative or absolute, as a reference search matches them) crossed with the DateIndex rows that have a
+    start; a resource with neither is simply not here (fhirapi.query falls back to the general plan).
+    """
+
+    reference_param = models.CharField(max_length=64)  # `patient` or `subject`
+    patient_id = models.CharField(max_length=64)
+    low = models.DateTimeField()  # DateIndex.low of `param`, never NULL here
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["patient_id", "resource_type", "reference_param", "param", "low", "resource"],
+                name="fhir_timeline",
+            ),
+        ]
+
+
 class ReferenceIndex(_SearchIndex):
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)

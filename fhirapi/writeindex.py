@@ -17,11 +17,14 @@ from fhirapi.models import (
     ReferenceIndex,
     Resource,
     StringIndex,
+    TimelineIndex,
     TokenIndex,
     UriIndex,
 )
 
-INDEX_MODELS = (TokenIndex, StringIndex, DateIndex, ReferenceIndex, QuantityIndex, NumberIndex, UriIndex)
+INDEX_MODELS = (
+    TokenIndex, StringIndex, DateIndex, ReferenceIndex, QuantityIndex, NumberIndex, UriIndex, TimelineIndex,
+)  # fmt: skip
 
 # table -> (columns after resource_id and resource_type, function entries -> value tuples)
 _COLUMNS: dict[type, tuple[tuple[str, ...], str]] = {
@@ -32,6 +35,7 @@ _COLUMNS: dict[type, tuple[tuple[str, ...], str]] = {
     QuantityIndex: (("param", "value", "system", "code", "unit"), "quantities"),
     NumberIndex: (("param", "value"), "numbers"),
     UriIndex: (("param", "uri"), "uris"),
+    TimelineIndex: (("reference_param", "patient_id", "param", "low"), "timeline"),
 }
 
 
@@ -55,12 +59,15 @@ def delete_index_rows(resource_pks: Sequence[int]) -> None:
         model.objects.filter(resource_id__in=resource_pks).delete()
 
 
+_CONVERTED = ("low", "high", "value")  # datetimes and decimals go through the field's database conversion
+
+
 def _values(model: type, value: object, columns: tuple[str, ...]) -> tuple:
     out = []
     for column in columns:
         raw = getattr(value, column)
         field = model._meta.get_field(column)
-        out.append(field.get_db_prep_save(raw, connection) if column in ("low", "high", "value") else raw)
+        out.append(field.get_db_prep_save(raw, connection) if column in _CONVERTED else raw)
     return tuple(out)
 
 

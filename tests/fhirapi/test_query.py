@@ -11,20 +11,11 @@ from django.utils import timezone
 
 from fhirapi.access import DENIED, UNRESTRICTED, AccessDecision, AccessFilter
 from fhirapi.indexing import IndexEntries, extract_index
-from fhirapi.models import (
-    CompartmentMembership,
-    DateIndex,
-    NumberIndex,
-    QuantityIndex,
-    ReferenceIndex,
-    Resource,
-    StringIndex,
-    TokenIndex,
-    UriIndex,
-)
+from fhirapi.models import NumberIndex, QuantityIndex, Resource
 from fhirapi.query import include_targets, revinclude_sources, search_page, search_queryset, search_total
 from fhirapi.search import parse_search
 from fhirapi.searchparams import ParamType, SearchParam
+from fhirapi.writeindex import write_index_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -51,17 +42,7 @@ def put(resource: dict, *, deleted: bool = False) -> Resource:
 
 
 def write_index(row: Resource, entries: IndexEntries) -> None:
-    common = {"resource": row, "resource_type": row.resource_type}
-    TokenIndex.objects.bulk_create(TokenIndex(**common, **vars(v)) for v in entries.tokens)
-    StringIndex.objects.bulk_create(StringIndex(**common, **vars(v)) for v in entries.strings)
-    DateIndex.objects.bulk_create(DateIndex(**common, **vars(v)) for v in entries.dates)
-    ReferenceIndex.objects.bulk_create(ReferenceIndex(**common, **vars(v)) for v in entries.references)
-    QuantityIndex.objects.bulk_create(QuantityIndex(**common, **vars(v)) for v in entries.quantities)
-    NumberIndex.objects.bulk_create(NumberIndex(**common, **vars(v)) for v in entries.numbers)
-    UriIndex.objects.bulk_create(UriIndex(**common, **vars(v)) for v in entries.uris)
-    CompartmentMembership.objects.bulk_create(
-        CompartmentMembership(resource=row, patient_id=patient_id) for patient_id in entries.compartments
-    )
+    write_index_rows([(row, entries)])
 
 
 def patient(pid, family, given, **extra):
@@ -379,7 +360,9 @@ def test_system_search(population):
 @pytest.mark.parametrize(
     ("_case", "params", "driver_table"),
     [
-        ("_from the patient's references", [("patient", "p1"), ("category", "vital-signs"), ("_sort", "-date")],
+        ("_from the patient's timeline", [("patient", "p1"), ("category", "vital-signs"), ("_sort", "-date"),
+                                           ("_count", "1")], "fhirapi_timelineindex"),
+        ("_from the patient's references", [("patient", "p1"), ("category", "vital-signs")],
          "fhirapi_referenceindex"),
         ("_from a chain", [("subject:Patient.name", "smith")], "fhirapi_referenceindex"),
         ("_from tokens, after a :not", [("category:not", "laboratory"), ("code", "8867-4")], "fhirapi_tokenindex"),
@@ -554,3 +537,97 @@ def test_includes_stop_at_the_limit(population):
     query = parse_search("Observation", [("_include", "*")])
     targets = include_targets(observations, query.includes, lambda _type: UNRESTRICTED, limit=1)
     assert [str(r) for r in targets] == ["Patient/p1"]
+
+
+# -- a patient's timeline: `patient=X&_sort=date` read in date order from TimelineIndex ----------------------
+
+
+@pytest.fixture
+def timeline():
+    """Patient t1's vital signs: ties, a period, an absolute reference, an undated one, a deleted one; t2's."""
+    put(patient("t1", "Lane", "Lois"))
+    put(patient("t2", "Kent", "Clark"))
+    moments = ["2024-05-01T08:00:00Z", "2024-05-03T08:00:00Z", "2024-05-03T08:00:00Z", "2024-05-02T08:00:00Z",
+               "2024-04-30T08:00:00Z", "2024-05-04T08:00:00Z"]  # fmt: skip
+    for n, moment in enumerate(moments, start=1):
+        put(observation(f"v{n}", "Patient/t1", effectiveDateTime=moment))
+    put(observation("vperiod", "Patient/t1", effectivePeriod={"start": "2024-05-02T12:00:00Z"}))
+    put(observation("vabs", "http://elsewhere.example/fhir/Patient/t1", effectiveDateTime="2024-05-05"))
+    put(observation("vnone", "Patient/t1"))
+    put(observation("vlab", "Patient/t1", category="laboratory", effectiveDateTime="2024-05-06"))
+    put(observation("vgone", "Patient/t1", effectiveDateTime="2024-05-07"), deleted=True)
+    put(observation("vother", "Patient/t2", effectiveDateTime="2024-05-08"))
+
+
+NEWEST_FIRST = ["vabs", "v6", "v2", "v3", "vperiod", "v4", "v1", "v5", "vnone"]
+
+
+def every_page(resource_type, params, count, access=UNRESTRICTED):
+    """The fhir_ids of every page, `count` at a time, checked against the whole result in one query."""
+    pages = []
+    for offset in range(0, 20, count):
+        query = parse_search(resource_type, [*params, ("_count", str(count)), ("_offset", str(offset))])
+        page = [row.fhir_id for row in search_page(query, access)]
+        assert page == list(search_queryset(query, access).values_list("fhir_id", flat=True))[offset:][:count]
+        pages.extend(page)
+    return pages
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 9, 10])
+def test_timeline_pages_newest_first_ties_by_storage_order_undated_last(timeline, count):
+    params = [("patient", "t1"), ("category", "vital-signs"), ("_sort", "-date")]
+    assert every_page("Observation", params, count) == NEWEST_FIRST
+
+
+@pytest.mark.parametrize("patient_param", [("patient", "Patient/t1"), ("subject", "Patient/t1"),
+                                           ("subject:Patient", "t1"), ("patient", "t1")])  # fmt: skip
+def test_timeline_oldest_first_through_each_way_of_naming_the_patient(timeline, patient_param):
+    params = [patient_param, ("category", "vital-signs"), ("_sort", "date")]
+    oldest_first = ["v5", "v1", "v4", "vperiod", "v2", "v3", "v6", "vabs", "vnone"]
+    assert every_page("Observation", params, 2) == oldest_first
+
+
+def test_timeline_is_read_page_by_page(timeline):
+    query = parse_search("Observation", [("patient", "t1"), ("_sort", "-date"), ("_count", "2")])
+    with CaptureQueriesContext(connection) as queries:
+        page = search_page(query, UNRESTRICTED)
+    assert [row.fhir_id for row in page] == ["vlab", "vabs"]
+    assert len(queries) == 2  # the page's ids from the timeline, then the page's rows
+    assert '"fhirapi_timelineindex"' in queries[0]["sql"]
+
+
+def test_timeline_keeps_to_the_grant(timeline):
+    own = AccessDecision(allowed=True, filters=(AccessFilter(patient_id="t1"),))
+    constrained = AccessDecision(
+        allowed=True, filters=(AccessFilter(constraints=(("category", "laboratory"),)),)
+    )
+    elsewhere = AccessDecision(allowed=True, filters=(AccessFilter(patient_id="t2"),))
+    params = [("patient", "t1"), ("_sort", "-date")]
+    assert every_page("Observation", params, 2, own) == [
+        "vlab",
+        "v6",
+        "v2",
+        "v3",
+        "vperiod",
+        "v4",
+        "v1",
+        "v5",
+        "vnone",
+    ]  # fmt: skip  (vabs: not in t1's compartment)
+    assert every_page("Observation", params, 2, constrained) == ["vlab"]
+    assert every_page("Observation", params, 2, elsewhere) == []
+
+
+def test_timeline_sorts_a_resource_with_several_dates_by_its_greatest_or_least(timeline):
+    for mid, events in (("mr1", ["2024-01-01", "2024-09-01"]), ("mr2", ["2024-05-01"]),
+                        ("mr3", ["2024-02-01", "2024-03-01", "2024-04-01", "2024-08-01"])):  # fmt: skip
+        put({"resourceType": "MedicationRequest", "id": mid, "status": "active", "intent": "order",
+             "subject": {"reference": "Patient/t1"}, "medicationCodeableConcept": {"text": "x"},
+             "dosageInstruction": [{"timing": {"event": events}}]})  # fmt: skip
+    assert every_page("MedicationRequest", [("patient", "t1"), ("_sort", "-date")], 1) == [
+        "mr1",
+        "mr3",
+        "mr2",
+    ]
+    assert every_page("MedicationRequest", [("patient", "t1"), ("_sort", "date")], 1) == ["mr1", "mr3", "mr2"]
+    assert every_page("MedicationRequest", [("patient", "t1"), ("_sort", "date")], 2) == ["mr1", "mr3", "mr2"]
