@@ -114,6 +114,9 @@ class Command(BaseCommand):
             "--profile", metavar="CASE", choices=CASE_KEYS,
             help="Instead of serving: cProfile one case's requests in-process (CPU per request, SQL, hot spots).",
         )  # fmt: skip
+        parser.add_argument(
+            "--profile-top", type=int, default=30, help="Functions listed per --profile table (default 30)."
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object with every figure.")
         parser.add_argument(
             "--vitals-scaling", action="store_true",
@@ -148,7 +151,7 @@ class Command(BaseCommand):
         targets, token = targets_pick(), token_mint()
         if options["profile"]:
             (case,) = cases_build(targets, token, [options["profile"]])
-            self.stdout.write(profile_case(case))
+            self.stdout.write(profile_case(case, top=options["profile_top"]))
             return None
         keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
         config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
@@ -326,7 +329,7 @@ def _argv(options: dict[str, Any], url: str) -> list[str]:
     """The command line that repeats these options for a child process."""
     argv = ["--database-url", url]
     names = ("observations", "per_patient", "load_jobs", "rounds", "duration", "warmup", "connections",
-             "workers", "worker_class", "threads", "cases", "large_observations")  # fmt: skip
+             "workers", "worker_class", "threads", "cases", "large_observations", "profile_top")  # fmt: skip
     for name in names:
         argv += [f"--{name.replace('_', '-')}", str(options[name])]
     argv += [f"--{flag}" for flag in ("validate", "explain", "json") if options[flag]]
