@@ -1,8 +1,9 @@
 """Provides `export_job_run`, the worker side of `$export`: stream the job's resources into ndjson files.
 
-Rows are streamed from the database in primary-key order (`values_list("content").iterator(chunk_size)`, a
-server-side cursor on PostgreSQL) and the stored JSON text is written out as it comes, so memory stays flat
-whatever the export's size. Restart safety:
+Rows are streamed from the database in primary-key order and the stored JSON text is written out as it comes,
+so memory stays flat whatever the export's size: on PostgreSQL as the raw bytes of `COPY ... TO STDOUT` in one
+read-only snapshot on a second connection, elsewhere through Django's iterator (fhirapi.bulk.sources says
+which, and why). Restart safety:
 
 - each run of a job is an *attempt* with its own directory; claiming a job bumps the attempt, deletes what
   earlier attempts wrote, and starts over (files are not resumed: a half-written export is never trusted);
@@ -16,7 +17,7 @@ import logging
 import operator
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from functools import reduce
 from urllib.parse import parse_qsl
@@ -30,6 +31,7 @@ from fhirapi.access import UNRESTRICTED
 from fhirapi.bulk.models import ExportFile, ExportJob
 from fhirapi.bulk.ndjson import FinishedFile, NdjsonSplitter
 from fhirapi.bulk.services import access_load, attempt_dir, job_dir
+from fhirapi.bulk.sources import row_source
 from fhirapi.models import CompartmentMembership, ReferenceIndex, Resource
 from fhirapi.outcomes import operation_outcome
 from fhirapi.query import apply_access, search_queryset
@@ -131,36 +133,27 @@ def _claim(job_id: str, restart_attempt: int | None) -> ExportJob | None:
 
 def _export(job: ExportJob, on_progress: ProgressCallback | None) -> None:
     querysets = {t: export_queryset(job, t) for t in job.types}
-    total = sum(qs.count() for qs in querysets.values())
-    _beat(job, 0, total=total)
     chunk = fhirapi_settings.BULK_CHUNK_SIZE
-    done = 0
-    for resource_type, rows in querysets.items():
-        splitter = _splitter(job, resource_type, ExportFile.Kind.OUTPUT)
-        stream = _stream(rows.order_by("pk").values_list("content", flat=True), chunk)
+    with row_source() as source:
+        total = sum(source.count(rows) for rows in querysets.values())
+        _beat(job, 0, total=total)
+        done = 0
+        for resource_type, rows in querysets.items():
+            splitter = _splitter(job, resource_type, ExportFile.Kind.OUTPUT)
 
-        def tick(written: int, base: int = done) -> None:
-            _beat(job, base + written, total=total, force=False)
-            if on_progress is not None:
-                on_progress(base + written, total)
+            def tick(written: int, base: int = done) -> None:
+                # Called after every batch while the rows stream in: the beat is what notices a cancellation.
+                _beat(job, base + written, total=total, force=False)
+                if on_progress is not None:
+                    on_progress(base + written, total)
 
-        done += splitter.write_all(stream, batch=chunk, tick=tick)
+            done += source.write(rows, splitter, batch=chunk, tick=tick)
     if job.warnings:
         errors = _splitter(job, "OperationOutcome", ExportFile.Kind.ERROR)
         errors.write_all(jsontext.dumps(operation_outcome(warning)) for warning in job.warnings)
     _complete(job, done)
     if on_progress is not None:
         on_progress(done, total)
-
-
-def _stream(rows: QuerySet, chunk: int) -> Iterator[str]:
-    """The rows' first column, `chunk` rows per round trip (a server-side cursor on PostgreSQL).
-
-    In autocommit Django declares that cursor WITH HOLD, so PostgreSQL materialises the result before the
-    first row; streaming inside a transaction would avoid that, but each heartbeat would then hold the job
-    row's lock until the type is done and block cancellation (docs/bulk-export.md, "Performance").
-    """
-    return rows.iterator(chunk_size=chunk)
 
 
 def _splitter(job: ExportJob, resource_type: str, kind: ExportFile.Kind) -> NdjsonSplitter:

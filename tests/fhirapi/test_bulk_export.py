@@ -113,7 +113,8 @@ def download(client: FHIRClient, url: str) -> list[dict]:
     assert response["Content-Type"] == "application/fhir+ndjson"
     text = b"".join(response.streaming_content).decode()
     assert text.endswith("\n")
-    resources = [json.loads(line) for line in text.splitlines()]
+    # ndjson lines end at "\n" only: JSON strings may hold U+2028 or U+0085, which splitlines() would cut at
+    resources = [json.loads(line) for line in text.removesuffix("\n").split("\n")]
     for resource in resources:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     return resources
