@@ -371,7 +371,9 @@ def _load_line(load: dict[str, Any]) -> str:
 
 def _connections_line(facts: dict[str, Any]) -> str:
     if not facts.get("postgresql"):
-        return "database connections: SQLite (CONN_MAX_AGE=0, one connection per request; not pooled)"
+        age = settings.DATABASES["default"].get("CONN_MAX_AGE", 0)
+        kept = "one connection per request" if not age else f"kept per worker thread for {age} s"
+        return f"database connections: SQLite (CONN_MAX_AGE={age}, {kept})"
     persistent = (
         facts["same_backends_first_to_last_case"] and facts["sessions_opened_during_measured_runs"] == 0
     )
