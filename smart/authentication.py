@@ -80,14 +80,15 @@ def grant_from_token(token: "AccessToken") -> Grant:
 
 
 def token_touch(token: "AccessToken") -> None:
-    """Record the token's (and its app's) last use, at most once per LAST_USED_RESOLUTION_SECONDS."""
+    """Record the token's and its app's last use, each at most once per LAST_USED_RESOLUTION_SECONDS."""
     now = timezone.now()
     resolution = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
     if token.last_used is not None and now - token.last_used < resolution:
         return
     AccessToken.objects.filter(pk=token.pk).update(last_used=now)
-    if token.application is not None:
-        type(token.application).objects.filter(pk=token.application_id).update(last_used=now)
+    app = token.application
+    if app is not None and (app.last_used is None or now - app.last_used >= resolution):
+        type(app).objects.filter(pk=app.pk).update(last_used=now)
 
 
 def _relative(reference: str | None) -> str | None:

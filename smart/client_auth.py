@@ -10,14 +10,16 @@ Field names follow DOT master (#1762).
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import requests
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
 from smart.error_codes import ClientAssertionErrorCode as Code
@@ -144,17 +146,39 @@ def _decode_error(error: jwt.PyJWTError) -> ClientAssertionError:
 def _jti_record(client_id: str, jti: str, exp: int) -> None:
     """Remember the jti until the assertion can no longer be accepted; a second use is a replay."""
     now = timezone.now()
-    UsedClientAssertion.objects.filter(expires__lt=now).delete()
+    _jti_sweep(now)
     keep_until = datetime.fromtimestamp(exp, tz=UTC) + timedelta(
         seconds=smart_settings.CLIENT_ASSERTION_LEEWAY_SECONDS
     )
+    row = {"client_id": client_id, "jti_hash": hashlib.sha256(jti.encode()).hexdigest()}
     try:
-        with transaction.atomic():
-            UsedClientAssertion.objects.create(
-                client_id=client_id, jti_hash=hashlib.sha256(jti.encode()).hexdigest(), expires=keep_until
-            )
+        with _savepoint_if_nested():
+            UsedClientAssertion.objects.create(**row, expires=keep_until)
     except IntegrityError as error:
-        raise ClientAssertionError(Code.REPLAYED, "The assertion's jti has been used before.") from error
+        # A row whose assertion expired (not swept yet) is no replay: the earlier assertion is dead.
+        if not UsedClientAssertion.objects.filter(**row, expires__lt=now).update(expires=keep_until):
+            raise ClientAssertionError(Code.REPLAYED, "The assertion's jti has been used before.") from error
+
+
+def _jti_sweep(now: datetime) -> None:
+    """Delete expired jti rows, at most once per CLIENT_ASSERTION_JTI_SWEEP_SECONDS in this process."""
+    global _last_jti_sweep
+    if time.monotonic() - _last_jti_sweep < smart_settings.CLIENT_ASSERTION_JTI_SWEEP_SECONDS:
+        return
+    _last_jti_sweep = time.monotonic()
+    UsedClientAssertion.objects.filter(expires__lt=now).delete()
+
+
+_last_jti_sweep = -float("inf")
+
+
+def _savepoint_if_nested() -> AbstractContextManager[Any]:
+    """A savepoint when inside a transaction (an IntegrityError must not break it); in autocommit mode the
+    INSERT is its own transaction and needs no BEGIN/COMMIT around it."""
+    database = router.db_for_write(UsedClientAssertion)
+    if transaction.get_connection(database).in_atomic_block:
+        return transaction.atomic(using=database)
+    return nullcontext()
 
 
 # ---------------------------------------------------------------- client keys

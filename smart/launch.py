@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
@@ -130,7 +129,7 @@ def launch_url(launch: LaunchContext) -> str:
 
 def launch_check(*, launch_id: str, client: Application, user: AbstractBaseUser) -> LaunchContext:
     """The usable launch `launch_id` of this client and user, without consuming it; else LaunchError."""
-    launch = LaunchContext.objects.select_related("application").filter(launch=launch_id).first()
+    launch = LaunchContext.objects.filter(launch=launch_id).first()
     if launch is None:
         raise LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
     if launch.application_id != client.pk:
@@ -141,16 +140,29 @@ def launch_check(*, launch_id: str, client: Application, user: AbstractBaseUser)
         raise LaunchError(LaunchErrorCode.CONSUMED, "The launch has already been used.")
     if launch.is_expired:
         raise LaunchError(LaunchErrorCode.EXPIRED, "The launch has expired.")
+    launch.application = client  # the same row: no second read
     return launch
 
 
 def launch_consume(*, launch_id: str, client: Application, user: AbstractBaseUser) -> LaunchContext:
     """Check and use up the launch (single use, also under concurrent requests); else LaunchError."""
-    with transaction.atomic():
-        launch = launch_check(launch_id=launch_id, client=client, user=user)
-        now = timezone.now()
-        if not LaunchContext.objects.filter(pk=launch.pk, consumed__isnull=True).update(consumed=now):
+    return launch_use(launch_check(launch_id=launch_id, client=client, user=user))
+
+
+def launch_use(launch: LaunchContext) -> LaunchContext:
+    """Use up a launch that launch_check accepted; else LaunchError.
+
+    One conditional UPDATE: of concurrent uses exactly one changes the row, and an expired launch changes none.
+    """
+    now = timezone.now()
+    unused = LaunchContext.objects.filter(pk=launch.pk, consumed__isnull=True, expires__gt=now)
+    if not unused.update(consumed=now):
+        current = LaunchContext.objects.filter(pk=launch.pk).values("consumed").first()
+        if current is None:
+            raise LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
+        if current["consumed"] is not None:
             raise LaunchError(LaunchErrorCode.CONSUMED, "The launch has already been used.")
+        raise LaunchError(LaunchErrorCode.EXPIRED, "The launch has expired.")
     launch.consumed = now
     return launch
 
@@ -194,7 +206,12 @@ class EncounterChoice:
 
 def user_patient_id(user: AbstractBaseUser) -> str | None:
     """The id of the Patient resource that *is* this user (a patient user), else None."""
-    reference = smart_settings.FHIR_USER_RESOLVER(user) or ""
+    return patient_id_of(smart_settings.FHIR_USER_RESOLVER(user))
+
+
+def patient_id_of(fhir_user: str | None) -> str | None:
+    """ "Patient/7" -> "7"; None for any other fhirUser reference."""
+    reference = fhir_user or ""
     return reference.split("/", 1)[1] if reference.startswith("Patient/") else None
 
 

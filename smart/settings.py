@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_ASSERTION_ALGORITHMS": ["RS384", "ES384"],
     "CLIENT_ASSERTION_MAX_LIFETIME_SECONDS": 300,
     "CLIENT_ASSERTION_LEEWAY_SECONDS": 30,
+    # How often a process deletes the expired jti rows it remembers (seconds; 0 = on every assertion).
+    "CLIENT_ASSERTION_JTI_SWEEP_SECONDS": 60,
     # A client JWKS fetched from its URL is cached as its Cache-Control allows (no-store: not at all); without
     # that header for JWKS_CACHE_DEFAULT_SECONDS, and never longer than JWKS_CACHE_MAX_SECONDS.
     "JWKS_CACHE_DEFAULT_SECONDS": 300,

@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
-from smart.validators import tokens_revoke_online
+from smart.tokens import tokens_revoke_online
 
 
 @receiver(user_logged_out, dispatch_uid="smart.revoke_online_access_on_logout")

@@ -4,16 +4,33 @@ Seams used are those STACK.md §2 verified: the launch context travels /authoriz
 `save_authorization_code` (Grant.launch_context) -> `validate_code` -> `_save_bearer_token` (token
 launch_context and top-level token-response fields) and on refresh `validate_refresh_token`; private_key_jwt
 plugs into `authenticate_client` (§2.11); the `fhirUser` claim needs `oidc_claim_scope` (§2.4).
+
+A token request reads each row once and writes in one transaction (docs/benchmarks-smart.md). oauthlib asks
+for the authorization code's grant up to seven times and DOT reads it each time, and DOT reads back the
+id_token it has just signed; here the grant, the refresh token and the user's fhirUser are loaded once per
+request and kept on the oauthlib `Request` (never beyond it). The code's deletion, the id_token row, the
+tokens with their launch context and the timeline event are written together by `save_bearer_token`.
 """
 
-import hashlib
-from datetime import timedelta
+import json
+import uuid
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.db import router, transaction
+from django.db.models import F
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from jwcrypto import jwt
+from oauth2_provider.bcp import bcp_compliant
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+    refresh_token_expire_timedelta,
+)
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request
@@ -34,16 +51,24 @@ from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url
 from smart.models import Application, LaunchEvent
 from smart.scopes import intersect_scopes, parse_scope, parse_scopes, scope_covered
 from smart.settings import smart_settings
+from smart.tokens import (
+    CODE_HASH_KEY,
+    CodeAlreadyUsed,
+    RefreshTokenAlreadyUsed,
+    code_consume,
+    refresh_token_retire,
+    sha256_hex,
+    tokens_revoke_for_code,
+)
 
 AccessToken = get_access_token_model()
 Grant = get_grant_model()
+IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
 
-CODE_HASH_KEY = "code_sha256"  # launch_context key linking tokens to the authorization code they came from
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+# Grant types served by the token endpoint: their id_token row is written with the tokens (save_bearer_token).
+TOKEN_ENDPOINT_GRANTS = frozenset({"authorization_code", "refresh_token"})
+_UNSET = object()
 
 
 class SmartOAuth2Validator(OAuth2Validator):
@@ -146,67 +171,245 @@ class SmartOAuth2Validator(OAuth2Validator):
     # ---------------------------------------------------------------- codes
 
     def save_authorization_code(self, client_id: str, code: dict, request: Request, *args, **kwargs) -> None:
-        grant = self._create_authorization_code(request, code)
-        grant.launch_context = getattr(request, "smart_context", None) or {}
-        grant.launch_id = getattr(request, "smart_launch_id", None)
-        grant.save(update_fields=["launch_context", "launch"])
+        self._create_authorization_code(request, code)
+
+    def _create_authorization_code(
+        self, request: Request, code: dict[str, str], expires: datetime | None = None
+    ) -> "Grant":
+        """DOT 3.4.1's, with the launch context in the same INSERT (it was saved, then updated)."""
+        if request.code_challenge_method == "plain" and bcp_compliant(
+            "COMPLIANT_BCP_RFC9700_PKCE_METHOD", 'The PKCE "plain" code_challenge_method'
+        ):
+            raise errors.InvalidRequestError(
+                description='Unsupported "plain" code_challenge_method; use "S256".', request=request
+            )
+        seconds = oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS
+        return Grant.objects.create(
+            application=request.client,
+            user=request.user,
+            code=code["code"],
+            expires=expires or timezone.now() + timedelta(seconds=seconds),
+            redirect_uri=request.redirect_uri,
+            scope=" ".join(request.scopes),
+            code_challenge=request.code_challenge or "",
+            code_challenge_method=request.code_challenge_method or "",
+            nonce=request.nonce or "",
+            claims=json.dumps(request.claims or {}),
+            resource=getattr(request, "resource", []),
+            launch_context=_grant_context(request),
+            launch_id=getattr(request, "smart_launch_id", None),
+        )
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request) -> list[str]:
+        grant = _grant(request, code)
+        return grant.scope.split() if grant is not None and grant.scope else []
 
     def validate_code(self, client_id, code, client, request, *args, **kwargs) -> bool:
         """DOT's check plus the grant's context; a reused code revokes what it produced (RFC 6749 §4.1.2)."""
-        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
-            if not Grant.objects.filter(code=code).exists():
-                tokens_revoke_for_code(code)
+        grant = _grant(request, code)
+        if grant is None:
+            tokens_revoke_for_code(code)
             return False
-        grant = Grant.objects.get(code=code, application=client)
+        if grant.application_id != client.pk or grant.is_expired():
+            return False
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
         request.smart_context = dict(grant.launch_context or {})
         request.smart_launch_id = grant.launch_id
+        if request.smart_context.get("fhirUser"):
+            request.smart_fhir_user = request.smart_context["fhirUser"]  # resolved at /authorize
         return True
+
+    def get_code_challenge(self, code: str, request: Request) -> str | None:
+        return _client_grant(request, code).code_challenge or None
+
+    def get_code_challenge_method(self, code: str, request: Request) -> str | None:
+        return _client_grant(request, code).code_challenge_method or None
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request) -> str | None:
+        grant = _grant(request, code)
+        return (grant.nonce or None) if grant is not None else None
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs) -> bool:
         """redirect_uri is required and must equal the authorization request's (#43: invalid_grant)."""
         if getattr(request, "using_default_redirect_uri", False):
             raise errors.InvalidRequestError(description="redirect_uri is required.", request=request)
-        if not super().confirm_redirect_uri(client_id, code, redirect_uri, client, *args, **kwargs):
+        if not _client_grant(request, code, client).redirect_uri_allowed(redirect_uri):
             raise errors.InvalidGrantError(
                 description="redirect_uri does not match the authorization request.", request=request
             )
         return True
 
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Request, *args, **kwargs
+    ) -> None:
+        """Already done: save_bearer_token deletes the code in the transaction that stores its tokens."""
+        if not getattr(request, "smart_code_consumed", False):
+            super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+
     # ---------------------------------------------------------------- tokens
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
-        """DOT's check (client binding, rotation reuse); the context is read before rotation revokes it."""
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+        """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token, its access token
+        and its user in one query (DOT lazily loads the user and the app too); plus the launch context,
+        read before rotation revokes the token."""
+        token = (
+            RefreshToken.objects.filter(token_checksum=sha256_hex(refresh_token))
+            .select_related("access_token", "user")
+            .order_by(F("revoked").desc(nulls_first=True))  # the live row first, else the latest revoked
+            .first()
+        )
+        if token is None or not _refresh_token_usable(token):
             return False
-        token = request.refresh_token_instance
-        if not token.user.is_active:
+        if token.application_id != client.pk or not token.user.is_active:
             return False
+        request.user = token.user
+        request.refresh_token = refresh_token  # the raw value: the stored one is blank (hashed storage)
+        request.refresh_token_instance = token
         request.smart_context = dict(token.launch_context or {})
         request.smart_launch_id = token.launch_id
         return True
 
+    def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
+        """Everything a token request writes, in one transaction: the code's deletion, the id_token, the tokens.
+
+        The code is deleted first, so a concurrent exchange of the same code waits and then finds it gone.
+        A code or refresh token used by another request meanwhile is treated as a replay, after rollback.
+        """
+        request.smart_token_context = self._token_context(request)  # reads, before the transaction
+        try:
+            with _token_transaction(request):
+                if request.grant_type == "authorization_code":
+                    code_consume(code=request.code, client=request.client)
+                    request.smart_code_consumed = True
+                self._save_bearer_token(token, request, *args, **kwargs)
+        except CodeAlreadyUsed as error:
+            tokens_revoke_for_code(request.code)
+            raise errors.InvalidGrantError(request=request) from error
+        except RefreshTokenAlreadyUsed as error:
+            if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
+                RefreshToken.revoke_family(error.family)
+            raise errors.InvalidGrantError(request=request) from error
+
     def _save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
         """Store the tokens with their launch context and add that context to the token response."""
-        context = _token_context(request)
+        context = getattr(request, "smart_token_context", None) or self._token_context(request)
         if not parse_scopes(token.get("scope", "")).launch & REFRESH_SCOPES:
             token.pop("refresh_token", None)  # SMART: refresh tokens only with offline_access/online_access
         if request.grant_type == "client_credentials":
             token["expires_in"] = smart_settings.BACKEND_TOKEN_EXPIRE_SECONDS
-        super()._save_bearer_token(token, request, *args, **kwargs)
-        _bind_context(token, context, getattr(request, "smart_launch_id", None))
+        request.smart_token_context = context  # stored by _create_access_token/_create_refresh_token
+        if getattr(request, "smart_id_token", None) is not None:
+            request.smart_id_token.save()
+        previous = getattr(request, "refresh_token_instance", None)
+        if _rotates(self, request, token, previous):
+            self._rotate(token, request, previous)
+        else:
+            super()._save_bearer_token(token, request, *args, **kwargs)
+            if previous is not None:  # DOT's grace-period and non-rotating paths reuse stored tokens
+                _bind_context(token, context, getattr(request, "smart_launch_id", None))
         token.update({name: context[name] for name in CONTEXT_FIELDS if name in context})
         _client_touch(request.client)
-        launch_event_record(
-            launch=getattr(request, "smart_launch_id", None),
-            kind=LaunchEvent.Kind.TOKEN_ISSUED,
-            detail={
-                "grant_type": request.grant_type,
-                "scope": token.get("scope", ""),
-                "refresh_token": "refresh_token" in token,
-                "id_token": "id_token" in token,
-                **{name: context[name] for name in CONTEXT_FIELDS if name in context},
-            },
+        _record_issued(token, request, context)
+
+    def _rotate(self, token: dict[str, Any], request: Request, previous: "RefreshToken") -> None:
+        """DOT's rotation (revoke the presented refresh token and its access token, mint a new pair in its
+        family) in five statements instead of eleven; refresh_token_retire tells a concurrent reuse."""
+        self._check_and_set_request_resource(request)
+        seconds = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        refresh_token_retire(previous)
+        request.refresh_token_instance = None
+        access_token = self._create_access_token(
+            timezone.now() + timedelta(seconds=seconds), request, token, source_refresh_token=previous
         )
+        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
+
+    def _create_access_token(
+        self,
+        expires: datetime,
+        request: Request,
+        token: dict[str, Any],
+        source_refresh_token: "RefreshToken | None" = None,
+    ) -> "AccessToken":
+        """DOT's, with the launch context in the INSERT and the id_token row this request made.
+
+        DOT re-parses the signed id_token, verifies it, loads its app and reads its row back.
+        """
+        id_token = None
+        if token.get("id_token"):
+            id_token = getattr(request, "smart_id_token", None) or self._load_id_token(token["id_token"])
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=id_token,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+            **_stored_context(request),
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        return access_token
+
+    def _create_refresh_token(
+        self,
+        request: Request,
+        refresh_token_code: str,
+        access_token: "AccessToken",
+        previous_refresh_token: "RefreshToken | None",
+    ) -> "RefreshToken":
+        """DOT's, with the launch context in the INSERT."""
+        family = previous_refresh_token.token_family if previous_refresh_token else uuid.uuid4()
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=family,
+            resource=getattr(request, "resource", []),
+            **_stored_context(request),
+        )
+        self._set_token_value(refresh_token, refresh_token_code)
+        refresh_token.save()
+        return refresh_token
+
+    def _check_and_set_request_resource(self, request: Request) -> None:
+        """RFC 8707 as DOT does it; for a code, against the grant already loaded (its row is deleted by now)."""
+        if request.grant_type != "authorization_code":
+            return super()._check_and_set_request_resource(request)
+        request.resource = _requested_resources(request)
+        self._validate_resource_uris(request, request.resource)
+        granted = _client_grant(request, request.code).resource or []
+        if request.resource and granted:
+            for resource in request.resource:
+                if resource not in granted:
+                    raise errors.CustomOAuth2Error(
+                        error="invalid_target",
+                        description=f"The requested resource '{resource}' is not allowed. Token request "
+                        "cannot escalate resource permissions beyond the original authorization grant",
+                        request=request,
+                    )
+        elif granted:
+            self._validate_resource_uris(request, granted)
+            request.resource = granted
+        return None
+
+    def _token_context(self, request: Request) -> dict[str, Any]:
+        """The launch context the new tokens carry (and the FHIR base as their audience)."""
+        if request.grant_type == "client_credentials":
+            return {"aud": fhir_base_url()}
+        context = dict(getattr(request, "smart_context", None) or {})
+        context["aud"] = fhir_base_url()
+        fhir_user = _fhir_user(request)
+        if fhir_user:
+            context["fhirUser"] = fhir_user
+        if request.grant_type == "authorization_code":
+            context[CODE_HASH_KEY] = sha256_hex(request.code)
+        return context
 
     # ---------------------------------------------------------------- OpenID Connect
 
@@ -220,17 +423,156 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     def get_additional_claims(self, request: Request) -> dict[str, Any]:
         """`fhirUser`: the absolute URL of the user's Practitioner or Patient (checklist #56)."""
-        fhir_user = fhir_user_url(smart_settings.FHIR_USER_RESOLVER(request.user))
+        fhir_user = fhir_user_url(_fhir_user(request))
         return {"fhirUser": fhir_user} if fhir_user else {}
 
-    def finalize_id_token(self, id_token, token, token_handler, request: Request) -> str:
-        _signs_rs256(request.client)
-        return super().finalize_id_token(id_token, token, token_handler, request)
+    def finalize_id_token(
+        self, id_token: dict[str, Any], token: dict[str, Any], token_handler: Any, request: Request
+    ) -> str:
+        """DOT 3.4.1's signing (RS256 always, checklist #54); the IDToken row is saved with the tokens."""
+        client = _signs_rs256(request.client)
+        claims, expires = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce  # oauthlib bug #746, as DOT works around it
+        key = client.jwk_key  # DOT caches the parsed PEM (utils.jwk_from_pem)
+        header = {"typ": "JWT", "alg": client.algorithm}
+        if client.algorithm == Application.RS256_ALGORITHM:
+            header["kid"] = key.thumbprint()
+        signed = jwt.JWT(header=json.dumps(header, default=str), claims=json.dumps(id_token, default=str))
+        signed.make_signed_token(key)
+        row = IDToken(
+            user=request.user,
+            scope=request.scope or " ".join(request.scopes),
+            expires=expires,
+            jti=id_token["jti"],
+            application=client,
+        )
+        if request.grant_type in TOKEN_ENDPOINT_GRANTS:
+            request.smart_id_token = row  # saved by _save_bearer_token
+        else:
+            row.save()
+        request.access_token = request.id_token = row
+        return signed.serialize()
 
     def _get_client_by_audience(self, audience: str | list[str]) -> Application | None:
         """The app an id_token was issued to, when DOT reloads it to verify the token."""
         client = super()._get_client_by_audience(audience)
         return _signs_rs256(client) if client is not None else None
+
+
+def _grant(request: Request, code: str | None) -> "Grant | None":
+    """The grant of `code` (with its user and app), read once per request: oauthlib asks for it up to seven
+    times. Its app becomes `request.client` when the body names that client (DOT then need not load it)."""
+    cached = getattr(request, "smart_grant", None)
+    if cached is not None and cached[0] == code:
+        return cached[1]
+    grant = Grant.objects.select_related("user", "application").filter(code=code).first() if code else None
+    request.smart_grant = (code, grant)
+    if grant is not None and request.client is None and request.client_id == grant.application.client_id:
+        request.client = grant.application
+    return grant
+
+
+def _client_grant(request: Request, code: str, client: Application | None = None) -> "Grant":
+    """The grant of `code` issued to the requesting client; Grant.DoesNotExist as DOT's lookups raise."""
+    grant = _grant(request, code)
+    client = client or request.client
+    if grant is None or client is None or grant.application_id != client.pk:
+        raise Grant.DoesNotExist
+    return grant
+
+
+def _token_transaction(request: Request) -> AbstractContextManager[Any]:
+    """One transaction for the token request's writes; none for client_credentials, which writes one row."""
+    if request.grant_type == "client_credentials":
+        return nullcontext()
+    return transaction.atomic(using=router.db_for_write(AccessToken))
+
+
+def _grant_context(request: Request) -> dict[str, Any]:
+    """The context a code carries to its tokens: the launch's, and the fhirUser /authorize resolved."""
+    context = dict(getattr(request, "smart_context", None) or {})
+    fhir_user = getattr(request, "smart_fhir_user", None)
+    if fhir_user:
+        context["fhirUser"] = fhir_user
+    return context
+
+
+def _fhir_user(request: Request) -> str | None:
+    """The user's fhirUser reference, resolved once per request (the token context and the id_token)."""
+    cached = getattr(request, "smart_fhir_user", _UNSET)
+    if cached is _UNSET:
+        cached = smart_settings.FHIR_USER_RESOLVER(request.user)
+        request.smart_fhir_user = cached
+    return cached
+
+
+def _refresh_token_usable(token: "RefreshToken") -> bool:
+    """DOT 3.4.1's rules: a revoked token is honoured only within the grace period and only if it was
+    superseded by rotation (else its whole family is revoked: reuse detection, RFC 9700 §4.14.2); a live
+    one needs its access token and dies REFRESH_TOKEN_EXPIRE_SECONDS after that token expires."""
+    now = timezone.now()
+    if token.revoked is not None:
+        grace = timedelta(seconds=oauth2_settings.REFRESH_TOKEN_GRACE_PERIOD_SECONDS)
+        if (
+            token.revoked <= now - grace
+            or not AccessToken.objects.filter(source_refresh_token=token).exists()
+        ):
+            if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION and token.token_family:
+                RefreshToken.revoke_family(token.token_family)
+            return False
+        return True
+    if token.access_token is None:
+        return False  # an orphan: its access token was deleted out of band
+    lifetime = refresh_token_expire_timedelta()
+    return not (lifetime and token.access_token.expires + lifetime <= now)
+
+
+def _requested_resources(request: Request) -> list[str]:
+    """The token request's `resource` values (RFC 8707, repeatable), as DOT collects them."""
+    resource = getattr(request, "resource", None)
+    if isinstance(resource, str):
+        values = [v for k, v in (getattr(request, "decoded_body", None) or []) if k == "resource"]
+        if len(values) > 1:
+            return values
+    if isinstance(resource, list):
+        return resource
+    if isinstance(resource, str) and resource.strip():
+        return [resource]
+    return []
+
+
+def _rotates(validator: OAuth2Validator, request: Request, token: dict[str, Any], previous: Any) -> bool:
+    """Whether this is a plain rotation of a live refresh token (the common case, done by _rotate)."""
+    return (
+        bool(token.get("refresh_token"))
+        and isinstance(previous, RefreshToken)
+        and previous.revoked is None
+        and previous.access_token is not None
+        and validator.rotate_refresh_token(request)
+    )
+
+
+def _stored_context(request: Request) -> dict[str, Any]:
+    return {
+        "launch_context": getattr(request, "smart_token_context", None) or {},
+        "launch_id": getattr(request, "smart_launch_id", None),
+    }
+
+
+def _record_issued(token: dict[str, Any], request: Request, context: dict[str, Any]) -> None:
+    launch_event_record(
+        launch=getattr(request, "smart_launch_id", None),
+        kind=LaunchEvent.Kind.TOKEN_ISSUED,
+        detail={
+            "grant_type": request.grant_type,
+            "scope": token.get("scope", ""),
+            "refresh_token": "refresh_token" in token,
+            "id_token": "id_token" in token,
+            **{name: context[name] for name in CONTEXT_FIELDS if name in context},
+        },
+    )
 
 
 def _signs_rs256(client: Application) -> Application:
@@ -263,49 +605,13 @@ def _client_touch(client: Application) -> None:
         Application.objects.filter(pk=client.pk).update(last_used=now)
 
 
-def _token_context(request: Request) -> dict[str, Any]:
-    """The launch context the new tokens carry (and the FHIR base as their audience)."""
-    if request.grant_type == "client_credentials":
-        return {"aud": fhir_base_url()}
-    context = dict(getattr(request, "smart_context", None) or {})
-    context["aud"] = fhir_base_url()
-    fhir_user = smart_settings.FHIR_USER_RESOLVER(request.user)
-    if fhir_user:
-        context["fhirUser"] = fhir_user
-    if request.grant_type == "authorization_code":
-        context[CODE_HASH_KEY] = _sha256(request.code)
-    return context
-
-
 def _bind_context(token: dict[str, Any], context: dict[str, Any], launch_id: int | None) -> None:
     values = {"launch_context": context, "launch_id": launch_id}
-    AccessToken.objects.filter(token_checksum=_sha256(token["access_token"])).update(**values)
+    AccessToken.objects.filter(token_checksum=sha256_hex(token["access_token"])).update(**values)
     if token.get("refresh_token"):
         RefreshToken.objects.filter(
-            token_checksum=_sha256(token["refresh_token"]), revoked__isnull=True
+            token_checksum=sha256_hex(token["refresh_token"]), revoked__isnull=True
         ).update(**values)
-
-
-def tokens_revoke_for_code(code: str) -> int:
-    """Revoke every token descended from this authorization code; the number of refresh tokens revoked."""
-    lookup = {f"launch_context__{CODE_HASH_KEY}": _sha256(code)}
-    refresh_tokens = list(RefreshToken.objects.filter(revoked__isnull=True, **lookup))
-    for refresh_token in refresh_tokens:
-        refresh_token.revoke()
-    AccessToken.objects.filter(**lookup).delete()
-    return len(refresh_tokens)
-
-
-def tokens_revoke_online(user: AbstractBaseUser) -> int:
-    """Revoke the user's online_access grants (their refresh and access tokens); the number revoked."""
-    online = r"(^| )online_access( |$)"
-    refresh_tokens = list(
-        RefreshToken.objects.filter(user=user, revoked__isnull=True, access_token__scope__regex=online)
-    )
-    for refresh_token in refresh_tokens:
-        refresh_token.revoke()
-    AccessToken.objects.filter(user=user, scope__regex=online).delete()
-    return len(refresh_tokens)
 
 
 def token_endpoint_urls(request: Request) -> list[str]:

@@ -45,14 +45,15 @@ from smart.launch import (
     encounter_search,
     fhir_base_url,
     launch_check,
-    launch_consume,
     launch_context_fields,
+    launch_use,
     patient_choice_get,
+    patient_id_of,
     patient_search,
     patients_recent,
-    user_patient_id,
 )
 from smart.models import Application, LaunchContext, LaunchEvent
+from smart.settings import smart_settings
 from smart.validators import SmartOAuth2Validator
 
 Step = AuthorizationStepForm.Step
@@ -80,6 +81,7 @@ class AuthorizationRequest:
     offered: list[str]
     launch: LaunchContext | None
     patient_user_id: str | None
+    fhir_user: str | None = None  # the user's own FHIR resource ("Practitioner/x"), resolved once
 
     def error(self, kind: type[errors.OAuth2Error], description: str) -> OAuthToolkitError:
         """An error to redirect back to the client with the exact `state`."""
@@ -202,14 +204,17 @@ class SmartAuthorizationView(AuthorizationView):
                 errors.InvalidRequestError, f"aud must be the FHIR base URL {fhir_base_url()}."
             )
         launch = self.launch_peek(auth_request, params.get("launch"))
-        patient_user_id = user_patient_id(self.request.user)
+        fhir_user = smart_settings.FHIR_USER_RESOLVER(self.request.user)
+        patient_user_id = patient_id_of(fhir_user)
         offered = scopes_offered(
             requested=requested,
             client=self.application,
             patient_user=bool(patient_user_id),
             has_launch=bool(launch),
         )
-        return AuthorizationRequest(params, self.application, credentials, offered, launch, patient_user_id)
+        return AuthorizationRequest(
+            params, self.application, credentials, offered, launch, patient_user_id, fhir_user
+        )
 
     def validate_params(self, params: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
         """oauthlib's validation of the parameters, however they arrived (DOT reads only the request)."""
@@ -365,18 +370,22 @@ class SmartAuthorizationView(AuthorizationView):
         if auth_request.launch is not None:
             launch = self.launch_used(auth_request)
             context, launch_pk = launch_context_fields(launch), launch.pk
-        credentials = {**auth_request.credentials, "smart_context": context, "smart_launch_id": launch_pk}
+        credentials = {
+            **auth_request.credentials,
+            "client": auth_request.application,  # validated above: oauthlib need not load it again
+            "smart_context": context,
+            "smart_launch_id": launch_pk,
+            "smart_fhir_user": auth_request.fhir_user,
+        }
         uri, _headers, _body, _status = self.create_authorization_response(
             request=self.request, scopes=" ".join(scopes), credentials=credentials, allow=True
         )
         return self.redirect(uri, auth_request.application)
 
     def launch_used(self, auth_request: AuthorizationRequest) -> LaunchContext:
-        launch_id = auth_request.launch.launch if auth_request.launch else ""
+        """Use up the launch this request checked (launch_peek: this client, this user, not consumed)."""
         try:
-            return launch_consume(
-                launch_id=launch_id, client=auth_request.application, user=self.request.user
-            )
+            return launch_use(auth_request.launch)
         except LaunchError as error:
             raise auth_request.error(errors.InvalidRequestError, f"Invalid launch: {error}") from error
 

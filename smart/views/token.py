@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import TokenView
 
 from smart.validators import SmartOAuth2Validator
@@ -34,6 +37,19 @@ class SmartTokenView(TokenView):
         refused = self.refusal(request)
         response = refused or super().post(request, *args, **kwargs)
         return self.finish(request, response)
+
+    @method_decorator(sensitive_post_parameters())  # codes, refresh tokens, secrets, assertions
+    def authorization_flow_token_response(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """DOT's, without reading the new access token back when nobody listens for `app_authorized`."""
+        if app_authorized.receivers:
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
         """A request this endpoint refuses before oauthlib sees it (checklist #44, #45, #75)."""

@@ -98,3 +98,14 @@ def test_launch_round_trip_smoke(settings):
         reply = transport.send("POST", "/o/token/", body=inputs.bodies[0],
                                headers={"Content-Type": sc.FORM, **inputs.headers})  # fmt: skip
         assert reply.status == 200, (case, reply.body[:300])
+
+
+@pytest.mark.django_db
+def test_measure_reports_sql_and_cpu_per_case():
+    """`bench_smart --measure`: each case's requests run in-process; one line per launch step and per case."""
+    from ehr.bench.smart_profile import measure
+
+    report = measure(["launch", "code", "backend"], requests=2)
+
+    for name in ("authorize", "token", "fhir_read", "round trip", "code", "backend"):
+        assert any(line.strip().startswith(name) and " SQL " in line for line in report.splitlines()), name

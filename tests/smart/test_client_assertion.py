@@ -1,6 +1,7 @@
 """private_key_jwt client authentication (checklist #26, #76-#78) and backend services (#73-#79), with real
 RS384 and ES384 keys; the JWKS URL is the one process boundary faked (requests.get)."""
 
+import hashlib
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -178,8 +179,9 @@ def test_asymmetric_client_cannot_use_a_secret(smart_app, asymmetric_app, clinic
     assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
 
 
-def test_expired_jti_rows_are_pruned(smart_app, asymmetric_app, clinician, rs384_key):
-    # given a remembered jti whose assertion expired long ago
+def test_expired_jti_rows_are_pruned(smart_app, asymmetric_app, clinician, rs384_key, settings):
+    # given a remembered jti whose assertion expired long ago, and a process that sweeps on every assertion
+    settings.SMART = {**settings.SMART, "CLIENT_ASSERTION_JTI_SWEEP_SECONDS": 0}
     UsedClientAssertion.objects.create(
         client_id="x", jti_hash="0" * 64, expires=timezone.now() - timedelta(hours=1)
     )
@@ -191,6 +193,29 @@ def test_expired_jti_rows_are_pruned(smart_app, asymmetric_app, clinician, rs384
 
     # then the expired row is gone and only the new jti is kept
     assert list(UsedClientAssertion.objects.values_list("client_id", flat=True)) == [asymmetric_app.client_id]
+
+
+def test_expired_jti_row_not_swept_yet_does_not_block_its_jti(
+    smart_app, backend_app, rs384_key, settings, monkeypatch
+):
+    # given a jti remembered from an assertion that expired, not yet swept by this process
+    settings.SMART = {**settings.SMART, "CLIENT_ASSERTION_JTI_SWEEP_SECONDS": 3600}
+    monkeypatch.setattr(client_auth, "_last_jti_sweep", time.monotonic())
+    jti_hash = hashlib.sha256(b"jti-1").hexdigest()
+    UsedClientAssertion.objects.create(
+        client_id=backend_app.client_id, jti_hash=jti_hash, expires=timezone.now() - timedelta(minutes=1)
+    )
+    service = smart_app(backend_app)
+
+    # when a new assertion with the same jti arrives, and then that assertion again
+    assertion = client_assertion(rs384_key, client_id=backend_app.client_id, jti="jti-1")
+    accepted = backend_request(service, assertion)
+    replayed = backend_request(service, assertion)
+
+    # then the first is accepted (the earlier assertion is dead) and its replay is not
+    assert accepted.status_code == 200, accepted.content
+    assert (replayed.status_code, replayed.json()["error"]) == (401, "invalid_client")
+    assert UsedClientAssertion.objects.get(jti_hash=jti_hash).expires > timezone.now()
 
 
 # ---------------------------------------------------------------- JWKS by URL (#77, #78)

@@ -15,7 +15,7 @@ from fhirclient.client import FHIRClient
 from oauth2_provider.settings import oauth2_settings
 
 from smart.error_codes import LaunchErrorCode
-from smart.launch import LaunchError, launch_consume, launch_create, launch_url
+from smart.launch import LaunchError, launch_check, launch_consume, launch_create, launch_url, launch_use
 from smart.models import LaunchContext
 from tests.smart.conftest import FHIR_BASE, FORM, LAUNCH_URI, REDIRECT_URI, SmartApp, page_forms
 
@@ -334,3 +334,24 @@ def test_launch_create_refuses_disabled_app(public_app, clinician):
     # when the EHR tries to launch it, then it is refused
     with pytest.raises(ValueError):
         launch_create(client=public_app, user=clinician, patient_id="pat-1")
+
+
+@pytest.mark.parametrize(
+    ("_case", "meanwhile", "code"),
+    [
+        ("the other request used it", lambda launch: launch_use(launch), LaunchErrorCode.CONSUMED),
+        ("it expired since", _expire, LaunchErrorCode.EXPIRED),
+    ],
+)
+def test_launch_checked_by_two_requests_is_used_once(public_app, clinician, _case, meanwhile, code):
+    # given a launch that two authorization requests checked, and what happened before the second uses it
+    launch = launch_create(client=public_app, user=clinician, patient_id="pat-1")
+    first, second = (launch_check(launch_id=launch.launch, client=public_app, user=clinician) for _ in "12")
+    meanwhile(first)
+
+    # when the second request uses it
+    with pytest.raises(LaunchError) as raised:
+        launch_use(second)
+
+    # then it is refused and says why
+    assert raised.value.code is code

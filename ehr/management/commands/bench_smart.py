@@ -6,14 +6,12 @@ port so that `iss`, `aud` and the issuer match. Measures (1) sequential EHR laun
 pre-authorized public app (launch, /authorize, /token, first FHIR read) and (2) the token endpoint with wrk:
 code exchange, refresh, client_credentials with RS384 assertions, and a client_secret_basic client. Each
 token request needs unique input, so the bodies are generated just before each run and read by wrk's Lua
-script one per request. `--profile CASE` instead profiles the token view in-process.
+script one per request. `--measure CASES` instead reports each case's SQL statements and CPU time per request
+in-process, and `--profile CASE` adds cProfile's hot spots (ehr.bench.smart_profile).
 """
 
-import cProfile
-import io
 import json
 import os
-import pstats
 import secrets
 import subprocess
 import sys
@@ -25,9 +23,6 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
-from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
 
 from ehr.bench import smart_cases as sc
 from ehr.bench.dbstats import is_postgresql, postgres_database_ensure
@@ -35,8 +30,8 @@ from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
 from ehr.bench.report import CaseResult, rounds_merge
 from ehr.bench.runner import cpu_idle_share, machine_facts
 from ehr.bench.server import BenchServer, ServerConfig, ServerError, server_environment
+from ehr.bench.smart_profile import PROFILE_CASES, measure
 from ehr.bench.smart_setup import actors_ensure, launch_creator
-from smart.launch import fhir_base_url
 
 CASES = ("launch", *sc.TOKEN_CASES)
 SHARED_CORES_NOTE = (
@@ -87,7 +82,19 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=1, help="Repeat everything; report medians.")
         parser.add_argument("--cases", default=",".join(CASES), help=f"Subset of {','.join(CASES)}.")
         parser.add_argument("--gen-threads", type=int, default=4, help="Connections generating inputs.")
-        parser.add_argument("--profile", choices=sc.TOKEN_CASES, help="cProfile one token case in-process.")
+        parser.add_argument(
+            "--profile",
+            choices=PROFILE_CASES,
+            help="cProfile one case in-process (with --measure's figures).",
+        )
+        parser.add_argument(
+            "--measure",
+            metavar="CASES",
+            help=f"In-process SQL and CPU per request of a subset of {','.join(PROFILE_CASES)}.",
+        )
+        parser.add_argument(
+            "--requests", type=int, default=200, help="Requests (launches) for --measure/--profile."
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object with every figure.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -99,8 +106,11 @@ class Command(BaseCommand):
             self._note(f"created database {urlsplit(url).path.lstrip('/')}")
         self._note("migrating ...")
         call_command("migrate", interactive=False, verbosity=0)
-        if options["profile"]:
-            self.stdout.write(profile_token_case(options["profile"]))
+        if options["profile"] or options["measure"]:
+            cases = (
+                [options["profile"]] if options["profile"] else _case_list(options["measure"], PROFILE_CASES)
+            )
+            self.stdout.write(measure(cases, requests=options["requests"], profile=bool(options["profile"])))
             return
         try:
             wrk = wrk_ensure()
@@ -286,38 +296,12 @@ class Command(BaseCommand):
         self.stderr.write(f"bench_smart: {text}")
 
 
-def profile_token_case(case: str, *, requests: int = 200, top: int = 25) -> str:
-    """cProfile `requests` token requests of one case in-process (test client, DEBUG off)."""
-    with override_settings(DEBUG=False):
-        client = Client()
-        transport = sc.ClientTransport(client)
-        actors = actors_ensure(fhir_base=fhir_base_url(), token_url="http://testserver/o/token/",
-                               secret_key=settings.SECRET_KEY)  # fmt: skip
-        cookie = sc.login(transport, actors.username, actors.password)
-        inputs = sc.token_inputs(case, requests + 11, actors=actors, cookie=cookie, make=lambda: transport,
-                                 create_launch=launch_creator(actors), threads=1)  # fmt: skip
-        headers = {"Content-Type": sc.FORM, **inputs.headers}
-        bodies = iter(inputs.bodies)
-        for _ in range(10):
-            sc.expect(transport.send("POST", "/o/token/", body=next(bodies), headers=headers), 200, case)
-        with CaptureQueriesContext(connection) as queries:
-            sc.expect(transport.send("POST", "/o/token/", body=next(bodies), headers=headers), 200, case)
-        profiler = cProfile.Profile()
-        started = time.process_time()
-        profiler.enable()
-        for body in bodies:
-            sc.expect(transport.send("POST", "/o/token/", body=body, headers=headers), 200, case)
-        profiler.disable()
-        cpu_ms = (time.process_time() - started) / requests * 1000
-    out = io.StringIO()
-    out.write(f"{sc.TOKEN_CASE_LABELS[case]}: {cpu_ms:.2f} ms CPU per request (profiled, in-process), "
-              f"{len(queries)} SQL queries per request:\n")  # fmt: skip
-    for query in queries.captured_queries:
-        out.write(f"  {query['sql'][:200]}\n")
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return out.getvalue()
+def _case_list(text: str, known: tuple[str, ...]) -> list[str]:
+    cases = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in known]
+    if unknown:
+        raise CommandError(f"Unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}.")
+    return cases
 
 
 def _tail(path: Path, lines: int = 30) -> str:
