@@ -180,6 +180,8 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
     "REFRESH_TOKEN_EXPIRE_SECONDS": 90 * 24 * 3600,
+    "ACCESS_TOKEN_GENERATOR": "smart.tokens.token_generate",
+    "REFRESH_TOKEN_GENERATOR": "smart.tokens.token_generate",
 }
 
 # The FHIR API answers any origin (bearer tokens, not cookies); token, revoke and introspect answer only the

@@ -7,9 +7,13 @@ Callers run them inside the token request's one transaction (smart.validators.sa
 """
 
 import hashlib
+import secrets
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections, router
+from django.db.models.signals import post_delete
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
@@ -20,6 +24,15 @@ Grant = get_grant_model()
 RefreshToken = get_refresh_token_model()
 
 CODE_HASH_KEY = "code_sha256"  # launch_context key linking tokens to the authorization code they came from
+
+
+def token_generate(request: Any, refresh_token: bool = False) -> str:
+    """A new access or refresh token: 256 random bits (OAUTH2_PROVIDER's ACCESS/REFRESH_TOKEN_GENERATOR).
+
+    oauthlib's default draws 30 characters one SystemRandom call at a time (about 178 bits), a visible part of
+    a token request; one urandom read gives more entropy for less.
+    """
+    return secrets.token_urlsafe(32)
 
 
 class CodeAlreadyUsed(Exception):
@@ -54,12 +67,25 @@ def refresh_token_retire(token: "RefreshToken") -> None:
     now = timezone.now()
     claimed = RefreshToken.objects.filter(
         pk=token.pk, revoked__isnull=True, access_token_id=token.access_token_id
-    ).update(revoked=now, updated=now)
+    ).update(revoked=now, updated=now, access_token=None)  # unlinked here, as revoke() does on the delete
     if not claimed:
         raise RefreshTokenAlreadyUsed(token.token_family)
     if token.access_token is not None:
-        token.access_token.delete()  # sets this row's access_token to NULL, as revoke() does
+        _access_token_delete(token.access_token)
     token.revoked, token.access_token = now, None
+
+
+def _access_token_delete(access_token: Any) -> None:
+    """Delete an access token no refresh token points at any more, in one statement.
+
+    Model.delete() would first run the SET_NULL of RefreshToken.access_token (its only incoming relation),
+    which the claiming UPDATE has already done. post_delete is still sent, so listeners (the bearer token
+    grant cache) hear of the deletion as they would from delete().
+    """
+    alias = router.db_for_write(AccessToken)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"DELETE FROM {AccessToken._meta.db_table} WHERE id = %s", [access_token.pk])
+    post_delete.send(sender=AccessToken, instance=access_token, using=alias, origin=access_token)
 
 
 def tokens_revoke_for_code(code: str) -> int:

@@ -483,6 +483,24 @@ def test_refresh_of_inactive_user_is_refused(ehr_app, clinician):
     assert response.json()["error"] == "invalid_grant"
 
 
+def test_refresh_retires_the_previous_access_token_at_once(ehr_app, client):
+    # given an access token that has just read the patient (its grant is now cached by the API)
+    first = ehr_app.exchange(ehr_code(ehr_app)).json()
+    before = client.get("/fhir/Patient/pat-1", HTTP_AUTHORIZATION=f"Bearer {first['access_token']}")
+
+    # when its refresh token is used
+    refreshed = ehr_app.refresh(first["refresh_token"]).json()
+
+    # then the old access token is refused right away and the new one reads
+    after = client.get("/fhir/Patient/pat-1", HTTP_AUTHORIZATION=f"Bearer {first['access_token']}")
+    new = client.get("/fhir/Patient/pat-1", HTTP_AUTHORIZATION=f"Bearer {refreshed['access_token']}")
+    assert before.status_code == 200
+    assert after.status_code == 401
+    assert 'error="invalid_token"' in after["WWW-Authenticate"]
+    assert new.status_code == 200
+    assert len(refreshed["access_token"]) >= 43 and refreshed["access_token"] != first["access_token"]
+
+
 def test_refreshed_token_can_read_the_patient(ehr_app, client):
     # given a refreshed access token of an EHR launch for pat-1
     first = ehr_app.exchange(ehr_code(ehr_app)).json()
