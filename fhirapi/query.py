@@ -99,12 +99,13 @@ def search_page(query: SearchQuery, access: AccessDecision) -> list[Resource]:
     Resource rows are read: slicing search_queryset reads the Resource row of every candidate before sorting,
     about half the work of `Observation?patient=X&category=...&_sort=-date` on PostgreSQL.
     """
-    ids = _timeline_page(query, access)
-    if ids is None:
-        candidates = _indexed_candidates(query, access, ordered=True)
-        if candidates is None:
-            return list(search_queryset(query, access)[query.offset : query.offset + query.count])
-        ids = [row["resource_id"] for row in candidates[query.offset : query.offset + query.count]]
+    page = _timeline_page(query, access)
+    if page is not None:
+        return page
+    candidates = _indexed_candidates(query, access, ordered=True)
+    if candidates is None:
+        return list(search_queryset(query, access)[query.offset : query.offset + query.count])
+    ids = [row["resource_id"] for row in candidates[query.offset : query.offset + query.count]]
     rows = Resource.objects.filter(deleted=False).in_bulk(ids)
     return [rows[pk] for pk in ids if pk in rows]
 
@@ -132,11 +133,12 @@ def _indexed_candidates(query: SearchQuery, access: AccessDecision, *, ordered: 
     return rows.values("resource_id").annotate(**annotations).order_by(*ordering, "resource_id").distinct()
 
 
-def _narrowing(query: SearchQuery, access: AccessDecision, driver: Clause) -> list[Q]:
+def _narrowing(query: SearchQuery, access: AccessDecision, driver: Clause, *, live: bool = True) -> list[Q]:
     """Conditions on a driving clause's index rows: their resource meets every other clause, the grant, is live.
 
     Each condition is a correlated EXISTS on `resource_id`. Deleted resources keep their index rows, so they
-    are left out by an anti-join that an index on Resource(id) WHERE deleted keeps to a probe of a small index.
+    are left out by an anti-join that an index on Resource(id) WHERE deleted keeps to a probe of a small index
+    (`live=False` leaves that to a caller that joins Resource anyway).
     Pass them to one filter() call: each call clones the whole query, a large part of a search's CPU time.
     """
     conditions = [
@@ -144,19 +146,20 @@ def _narrowing(query: SearchQuery, access: AccessDecision, driver: Clause) -> li
     ]
     if not access.unrestricted:
         conditions.append(_access_q(query.resource_type, access, "resource_id"))
-    conditions.append(~Exists(Resource.objects.filter(pk=OuterRef("resource_id"), deleted=True)))
+    if live:
+        conditions.append(~Exists(Resource.objects.filter(pk=OuterRef("resource_id"), deleted=True)))
     return conditions
 
 
-def _timeline_page(query: SearchQuery, access: AccessDecision) -> list[int] | None:
-    """The page's ids read in date order from TimelineIndex, or None when the general plan must answer.
+def _timeline_page(query: SearchQuery, access: AccessDecision) -> list[Resource] | None:
+    """The page read in date order from TimelineIndex, or None when the general plan must answer.
 
     The shape is "a patient's resources, by one date parameter" (`Observation?patient=X&..&_sort=-date`). The
-    index is walked from the newest (or oldest) date and every other condition is probed per row, so the work
-    follows the page, not the patient's record. A resource with several dates appears once per date; its first
-    appearance is its greatest (descending) or least (ascending) date, the value the general plan sorts by.
-    Resources without a date sort last there and are not in this index, so when the dated rows run out before
-    the page is full, the general plan answers instead.
+    index is walked from the newest (or oldest) date, every other condition is probed per row and the page's
+    Resource rows are joined in the same statement, so the work follows the page, not the patient's record. A
+    resource with several dates appears once per date; its first appearance is its greatest (descending) or
+    least (ascending) date, the value the general plan sorts by. Resources without a date sort last there and
+    are not in this index, so when the dated rows run out before the page is full, the general plan answers.
     """
     if query.resource_type is None or not access.allowed or len(query.sort) != 1 or query.count == 0:
         return None
@@ -166,22 +169,27 @@ def _timeline_page(query: SearchQuery, access: AccessDecision) -> list[int] | No
         return None
     assert driver.param is not None
     rows = TimelineIndex.objects.filter(
-        *_narrowing(query, access, driver), patient_id=_timeline_patient(driver),
-        resource_type=query.resource_type, reference_param=driver.param.name, param=key.param.name,
+        *_narrowing(query, access, driver, live=False), resource__deleted=False,
+        patient_id=_timeline_patient(driver), resource_type=query.resource_type,
+        reference_param=driver.param.name, param=key.param.name,
     )  # fmt: skip
     rows = rows.order_by("-low" if key.descending else "low", "resource_id").values_list(
-        "resource_id", flat=True
+        "resource_id", *(f"resource__{name}" for name in _PAGE_COLUMNS)
     )
     wanted = query.offset + query.count
     limit = wanted
     while True:
         fetched = list(rows[:limit])
-        distinct = list(dict.fromkeys(fetched))
-        if len(distinct) >= wanted:
-            return distinct[query.offset : wanted]
+        page = list({row[0]: row for row in fetched}.values())  # in order of each resource's first row
+        if len(page) >= wanted:
+            return [Resource.from_db(rows.db, _PAGE_FIELDS, row) for row in page[query.offset : wanted]]
         if len(fetched) < limit:
             return None
         limit *= 2  # resources with several dates took up rows: read further
+
+
+_PAGE_COLUMNS = ("resource_type", "fhir_id", "version_id", "last_updated", "deleted", "content")
+_PAGE_FIELDS = ("id", *_PAGE_COLUMNS)
 
 
 def _timeline_patient(clause: Clause) -> str | None:
