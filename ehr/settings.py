@@ -98,7 +98,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Stock PostgreSQL prices a random page read at 4x a sequential one (spinning disks). The store's searches
+    # are index probes into a cached working set; at that price the planner hashes every `vital-signs` token
+    # of the table rather than probe the patient's 1,000 rows (6 ms instead of 1.5 ms). 1.1 is the usual
+    # setting for SSDs; a server configured otherwise can drop this.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c random_page_cost=1.1"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Persistent too: SQLite rebuilds its WAL files whenever the last connection closes.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
