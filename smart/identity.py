@@ -9,5 +9,9 @@ def fhir_user_for(user: AbstractBaseUser | None) -> str | None:
     """The relative reference of the user's own FHIR resource ("Practitioner/x" or "Patient/y"), or None."""
     if user is None or not user.is_authenticated:
         return None
-    identity = UserFhirIdentity.objects.filter(user=user).only("fhir_user").first()
-    return identity.fhir_user if identity else None
+    try:
+        # No query when the caller loaded it with the user (select_related("user__fhir_identity")).
+        identity = user.fhir_identity  # type: ignore[attr-defined]
+    except UserFhirIdentity.DoesNotExist:
+        return None
+    return identity.fhir_user

@@ -254,12 +254,12 @@ class SmartOAuth2Validator(OAuth2Validator):
     # ---------------------------------------------------------------- tokens
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
-        """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token, its access token
-        and its user in one query (DOT lazily loads the user and the app too); plus the launch context,
-        read before rotation revokes the token."""
+        """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token, its access token,
+        its user and the user's fhirUser link in one query (DOT lazily loads the user and the app too); plus
+        the launch context, read before rotation revokes the token."""
         token = (
             RefreshToken.objects.filter(token_checksum=sha256_hex(refresh_token))
-            .select_related("access_token", "user")
+            .select_related("access_token", "user__fhir_identity")  # fhirUser, for the default resolver
             .order_by(F("revoked").desc(nulls_first=True))  # the live row first, else the latest revoked
             .first()
         )
