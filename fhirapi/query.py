@@ -164,13 +164,13 @@ def _timeline_page(query: SearchQuery, access: AccessDecision) -> list[Resource]
     if query.resource_type is None or not access.allowed or len(query.sort) != 1 or query.count == 0:
         return None
     key = query.sort[0]
-    driver = next((c for c in query.clauses if _timeline_patient(c) is not None), None)
+    driver, patient_id = next(((c, p) for c in query.clauses if (p := _timeline_patient(c))), (None, None))
     if key.param.type is not ParamType.DATE or key.param.is_column or driver is None:
         return None
     assert driver.param is not None
     rows = TimelineIndex.objects.filter(
         *_narrowing(query, access, driver, live=False), resource__deleted=False,
-        patient_id=_timeline_patient(driver), resource_type=query.resource_type,
+        patient_id=patient_id, resource_type=query.resource_type,
         reference_param=driver.param.name, param=key.param.name,
     )  # fmt: skip
     rows = rows.order_by("-low" if key.descending else "low", "resource_id").values_list(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -358,8 +358,6 @@ def resource_ids_existing(resource_type: str, resource_ids: Sequence[str]) -> se
 
 def statistics_refresh() -> None:
     """Refresh the query planner's statistics after a bulk load (ANALYZE on PostgreSQL, SQLite alike)."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -376,8 +374,6 @@ def _references_check(resource: dict[str, Any]) -> None:
 def _row_by_id(resource_type: str, resource_id: str) -> Resource | None:
     """One resource row by its identity, with fixed SQL: reads are the hot path, and building this query
     through the ORM cost more than running it."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(_READ_SQL, [resource_type, resource_id])
         found = cursor.fetchone()

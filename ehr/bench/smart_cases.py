@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ehr.bench.report import CaseResult, Target
-from ehr.bench.wrk import lua_string, parse_wrk_output, wrk_command
+from ehr.bench.wrk import done_lua, lua_string, parse_wrk_output, wrk_command
 
 FORM = "application/x-www-form-urlencoded"
 REDIRECT_URI = "https://bench-smart.example/callback"
@@ -250,26 +250,18 @@ request = function()
 end
 local threads = {{}}
 setup = function(thread) threads[#threads + 1] = thread end
-done = function(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("used") end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {{"requests": %d, "duration_us": %d, "bytes": %d, "mean_us": %.1f, "max_us": %d, '
-    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d, "errors_connect": %d, "errors_read": %d, '
-    .. '"errors_write": %d, "errors_status": %d, "errors_timeout": %d}}\\n',
-    summary.requests, summary.duration, summary.bytes, latency.mean, latency.max,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    e.connect, e.read, e.write, e.status, e.timeout))
-  io.write(string.format("SMART_USED %d\\n", n))
-end
 """
+# Also print how many bodies the threads used: a run that used them all is flagged as a lower bound.
+BODIES_DONE_LUA = done_lua(
+    before='  local n = 0\n  for _, t in ipairs(threads) do n = n + t:get("used") end\n',
+    after='  io.write(string.format("SMART_USED %d\\n", n))\n',
+)
 
 
 def bodies_lua(bodies_path: str, headers: dict[str, str] | None = None) -> str:
     """wrk script: POST one line of `bodies_path` per request, each once; stop the thread when used up."""
     extra = "\n".join(f"wrk.headers[ {lua_string(k)} ] = {lua_string(v)}" for k, v in (headers or {}).items())
-    return BODIES_LUA.format(headers=extra, path=lua_string(bodies_path))
+    return BODIES_LUA.format(headers=extra, path=lua_string(bodies_path)) + BODIES_DONE_LUA
 
 
 def used_from_output(text: str) -> int | None:

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 JSON_MARKER = "BENCH_JSON "
 
+
+def done_lua(*, before: str = "", after: str = "") -> str:
+    """wrk's `done` function printing the BENCH_JSON line; `before`/`after`: more Lua statements in it."""
+    return _DONE_FUNCTION.replace("  -- before\n", before).replace("  -- after\n", after)
+
+
 _DONE_FUNCTION = """
 done = function(summary, latency, requests)
+  -- before
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "mean_us": %.1f, "max_us": %d, '
@@ -22,6 +29,7 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, latency.mean, latency.max,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     e.connect, e.read, e.write, e.status, e.timeout))
+  -- after
 end
 """
 
@@ -62,7 +70,7 @@ def lua_script(
         lines.append(f"wrk.body = {lua_string(body)}")
     for name, value in (headers or {}).items():
         lines.append(f"wrk.headers[ {lua_string(name)} ] = {lua_string(value)}")
-    return "\n".join(lines) + "\n" + _DONE_FUNCTION
+    return "\n".join(lines) + "\n" + done_lua()
 
 
 def wrk_command(

@@ -22,6 +22,7 @@ from django.test import Client
 from oauth2_provider.models import get_application_model
 
 from fhirapi.store import resource_update
+from smart.launch import launch_create
 from smart.models import UserFhirIdentity
 
 Application = get_application_model()
@@ -399,3 +400,19 @@ def smart_app():
         return driver
 
     return make
+
+
+EHR_SCOPE = "launch openid fhirUser offline_access patient/*.rs"
+
+
+@pytest.fixture
+def ehr_app(smart_app, public_app, clinician):
+    """A public app launched from the EHR by the clinician, for patient pat-1 and encounter enc-1."""
+    smart = smart_app(public_app, user=clinician)
+    smart.launch = launch_create(client=public_app, user=clinician, patient_id="pat-1", encounter_id="enc-1")
+    return smart
+
+
+def ehr_code(smart) -> str:
+    """An authorization code of `smart`'s EHR launch, for EHR_SCOPE."""
+    return smart.code_for(EHR_SCOPE, launch=smart.launch.launch)

@@ -13,27 +13,13 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.settings import oauth2_settings
 
-from smart.launch import launch_create
 from smart.models import Application
-from tests.smart.conftest import FHIR_BASE, FORM, REDIRECT_URI, callback, pkce_pair
+from tests.smart.conftest import EHR_SCOPE as SCOPE
+from tests.smart.conftest import FHIR_BASE, FORM, REDIRECT_URI, callback, ehr_code, pkce_pair
 
 AccessToken = get_access_token_model()
 Grant = get_grant_model()
 RefreshToken = get_refresh_token_model()
-
-SCOPE = "launch openid fhirUser offline_access patient/*.rs"
-
-
-@pytest.fixture
-def ehr_app(smart_app, public_app, clinician):
-    """A public app launched from the EHR by the clinician, for patient pat-1 and encounter enc-1."""
-    smart = smart_app(public_app, user=clinician)
-    smart.launch = launch_create(client=public_app, user=clinician, patient_id="pat-1", encounter_id="enc-1")
-    return smart
-
-
-def ehr_code(smart) -> str:
-    return smart.code_for(SCOPE, launch=smart.launch.launch)
 
 
 def assert_no_store(response) -> None:

@@ -20,24 +20,12 @@ from oauth2_provider.models import (
 import smart.tokens
 import smart.validators
 from smart.launch import launch_create
+from tests.smart.conftest import ehr_code
 
 AccessToken = get_access_token_model()
 Grant = get_grant_model()
 IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
-
-SCOPE = "launch openid fhirUser offline_access patient/*.rs"
-
-
-@pytest.fixture
-def ehr_app(smart_app, public_app, clinician):
-    smart = smart_app(public_app, user=clinician)
-    smart.launch = launch_create(client=public_app, user=clinician, patient_id="pat-1")
-    return smart
-
-
-def ehr_code(smart) -> str:
-    return smart.code_for(SCOPE, launch=smart.launch.launch)
 
 
 def test_access_token_is_bound_to_the_id_token_it_came_with(ehr_app):
