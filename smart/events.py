@@ -7,9 +7,13 @@ assertions: record parameter names and non-secret values only.
 
 from typing import Any
 
+from django.db import router
 from django.db.models import QuerySet
 
 from smart.models import LaunchContext, LaunchEvent
+from smart.rows import SQL, Batch, Insert
+
+_INSERT = Insert(LaunchEvent)
 
 # Authorize parameters that are safe to show (the PKCE challenge is not a secret, but adds nothing).
 SHOWN_AUTHORIZE_PARAMS = (
@@ -29,8 +33,19 @@ def launch_event_record(*, launch: LaunchContext | int | None, kind: str, detail
     """Append one event to a launch's timeline (no-op without a launch)."""
     if launch is None:
         return
-    launch_id = launch if isinstance(launch, int) else launch.pk
-    LaunchEvent.objects.create(launch_id=launch_id, kind=kind, detail=detail)
+    batch = Batch(router.db_for_write(LaunchEvent))
+    launch_event_add(
+        batch, launch_id=launch if isinstance(launch, int) else launch.pk, kind=kind, detail=detail
+    )
+    batch.run()
+
+
+def launch_event_add(
+    batch: Batch, *, launch_id: int | None, kind: str, detail: dict[str, Any], where: SQL | None = None
+) -> None:
+    """Add a launch's timeline event to a batch of writes (nothing without a launch)."""
+    if launch_id is not None:
+        batch.insert(_INSERT, {"launch_id": launch_id, "kind": kind, "detail": detail}, where=where)
 
 
 def launch_events(launch: LaunchContext) -> QuerySet[LaunchEvent]:

@@ -1,29 +1,48 @@
-"""Provides the token store writes of the token endpoint: consuming a code, rotating a refresh token, revoking.
+"""Provides the token store writes of the token endpoint: new tokens, consuming a code, rotating a refresh token.
 
-DOT does these in several statements each (its RefreshToken.revoke() re-reads and locks the row it was given,
-then saves every field); here each is the fewest statements that keep its guarantee under concurrent
-requests: a conditional DELETE or UPDATE claims the row, and the loser of a race learns it from the row count.
-Callers run them inside the token request's one transaction (smart.validators.save_bearer_token).
+A token response's writes (the id_token row, the access token and its refresh token with their launch
+context, the timeline event, the app's last use) go to the database as one batch (smart.rows.Batch): one
+round trip and one transaction on PostgreSQL. A code or refresh token is claimed inside the same batch: its
+row is locked, every write is conditional on it being still unclaimed, and the batch ends with the statement
+that claims it. Of two requests presenting the same code or refresh token at once, one stores its tokens and
+the other stores nothing and learns it from its claim returning no row (CodeAlreadyUsed,
+RefreshTokenAlreadyUsed), which the validator treats as a replay.
 """
 
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router
 from django.db.models.signals import post_delete
 from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
+from oauth2_provider.settings import oauth2_settings
 
+from smart.events import launch_event_add
 from smart.models import Application
+from smart.rows import SQL, Batch, Insert, table
+from smart.settings import smart_settings
 
 AccessToken = get_access_token_model()
 Grant = get_grant_model()
+IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
 
 CODE_HASH_KEY = "code_sha256"  # launch_context key linking tokens to the authorization code they came from
+
+_INSERT_ID_TOKEN = Insert(IDToken)
+_INSERT_ACCESS_TOKEN = Insert(AccessToken)
+_INSERT_REFRESH_TOKEN = Insert(RefreshToken)
 
 
 def token_generate(request: Any, refresh_token: bool = False) -> str:
@@ -51,41 +70,136 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def code_consume(*, code: str, client: Application) -> None:
-    """Delete the authorization code (single use); CodeAlreadyUsed if it is gone already."""
-    deleted, _ = Grant.objects.filter(code=code, application=client).delete()
-    if not deleted:
-        raise CodeAlreadyUsed(code)
+@dataclass
+class NewTokens:
+    """What one token response stores: an access token, and the id_token and refresh token that came with it."""
+
+    client: Application
+    user_id: int | None
+    scope: str
+    expires: datetime
+    access_token: str
+    context: dict[str, Any] = field(default_factory=dict)
+    launch_id: int | None = None
+    resource: list[str] = field(default_factory=list)
+    refresh_token: str | None = None
+    family: uuid.UUID | None = None  # the refresh token's family (a rotation keeps its predecessor's)
+    source_refresh_token_id: int | None = None  # the refresh token this access token was refreshed from
+    id_token: Any = None  # an unsaved IDToken
 
 
-def refresh_token_retire(token: "RefreshToken") -> None:
-    """Revoke a refresh token being rotated and delete its access token (what DOT's revoke() does).
+class TokenWrites:
+    """The writes of one token response, sent as one batch by `run()`.
 
-    The conditional UPDATE is the claim: of two requests rotating the same token at once, one updates no row
-    and gets RefreshTokenAlreadyUsed. `token.access_token` must be the instance loaded with it.
+    Claim the code or the refresh token presented (if any) first; every write added after a claim is made
+    only if the claim succeeds, and `run()` raises CodeAlreadyUsed or RefreshTokenAlreadyUsed when it did not.
     """
-    now = timezone.now()
-    claimed = RefreshToken.objects.filter(
-        pk=token.pk, revoked__isnull=True, access_token_id=token.access_token_id
-    ).update(revoked=now, updated=now, access_token=None)  # unlinked here, as revoke() does on the delete
-    if not claimed:
-        raise RefreshTokenAlreadyUsed(token.token_family)
-    if token.access_token is not None:
-        _access_token_delete(token.access_token)
-    token.revoked, token.access_token = now, None
+
+    def __init__(self) -> None:
+        self.using = router.db_for_write(AccessToken)
+        self.batch = Batch(self.using)
+        self.gate: SQL | None = None
+        self.claim: tuple[str, list[Any]] | None = None
+        self.lost: Exception | None = None
+        self.deleted_access_token: Any = None
+
+    def claim_code(self, grant_id: int) -> None:
+        """Delete the authorization code (single use)."""
+        self.batch.lock(Grant, SQL("id = %s", (grant_id,)))
+        self.gate = SQL(f"EXISTS (SELECT 1 FROM {table(Grant)} WHERE id = %s)", (grant_id,))
+        self.claim = (f"DELETE FROM {table(Grant)} WHERE id = %s RETURNING id", [grant_id])
+        self.lost = CodeAlreadyUsed(grant_id)
+
+    def claim_refresh_token(self, previous: Any) -> None:
+        """Revoke the refresh token being rotated and delete its access token (what DOT's revoke() does)."""
+        live = "id = %s AND revoked IS NULL AND access_token_id = %s"
+        params = (previous.pk, previous.access_token_id)
+        self.batch.lock(RefreshToken, SQL(live, params))
+        self.gate = SQL(f"EXISTS (SELECT 1 FROM {table(RefreshToken)} WHERE {live})", params)
+        self.batch.add(
+            f"DELETE FROM {table(AccessToken)} WHERE id = %s AND {self.gate.text}",
+            [previous.access_token_id, *self.gate.params],
+        )
+        now = timezone.now()
+        self.claim = (
+            f"UPDATE {table(RefreshToken)} SET revoked = %s, updated = %s, access_token_id = NULL "
+            f"WHERE {live} RETURNING id",
+            [_prep(RefreshToken, "revoked", now, self.using), _prep(RefreshToken, "updated", now, self.using),
+             *params],
+        )  # fmt: skip
+        self.lost = RefreshTokenAlreadyUsed(previous.token_family)
+        self.deleted_access_token = previous.access_token
+
+    def tokens(self, new: NewTokens) -> None:
+        """The id_token row, the access token and the refresh token of `new`."""
+        id_token_id = None
+        if new.id_token is not None:
+            jti = new.id_token.jti
+            self.batch.insert(
+                _INSERT_ID_TOKEN,
+                {"user_id": new.user_id, "application_id": new.client.pk, "jti": jti,
+                 "expires": new.id_token.expires, "scope": new.id_token.scope},
+                where=self.gate,
+            )  # fmt: skip
+            id_token_id = SQL(
+                f"(SELECT id FROM {table(IDToken)} WHERE jti = %s)", (_prep(IDToken, "jti", jti, self.using),)
+            )
+        access_checksum = sha256_hex(new.access_token)
+        shared = {"user_id": new.user_id, "application_id": new.client.pk, "resource": new.resource,
+                  "launch_context": new.context, "launch_id": new.launch_id}  # fmt: skip
+        self.batch.insert(
+            _INSERT_ACCESS_TOKEN,
+            {**shared, "token": _stored(new.access_token), "token_checksum": access_checksum,
+             "source_refresh_token_id": new.source_refresh_token_id, "id_token_id": id_token_id,
+             "expires": new.expires, "scope": new.scope},
+            where=self.gate,
+        )  # fmt: skip
+        if new.refresh_token:
+            access_token_id = SQL(
+                f"(SELECT id FROM {table(AccessToken)} WHERE token_checksum = %s)", (access_checksum,)
+            )
+            self.batch.insert(
+                _INSERT_REFRESH_TOKEN,
+                {**shared, "token": _stored(new.refresh_token), "token_checksum": sha256_hex(new.refresh_token),
+                 "access_token_id": access_token_id, "token_family": new.family or uuid.uuid4()},
+                where=self.gate,
+            )  # fmt: skip
+
+    def event(self, *, launch_id: int | None, kind: str, detail: dict[str, Any]) -> None:
+        launch_event_add(self.batch, launch_id=launch_id, kind=kind, detail=detail, where=self.gate)
+
+    def app_touch(self, client: Application) -> None:
+        """Record the app's last use, at most once per LAST_USED_RESOLUTION_SECONDS."""
+        now = timezone.now()
+        if client.last_used is None or (now - client.last_used).total_seconds() >= (
+            smart_settings.LAST_USED_RESOLUTION_SECONDS
+        ):
+            self.batch.add(
+                f"UPDATE {table(Application)} SET last_used = %s WHERE id = %s",
+                [_prep(Application, "last_used", now, self.using), client.pk],
+            )
+
+    def run(self) -> None:
+        if self.claim is not None:
+            self.batch.add(*self.claim)
+        results = self.batch.run()
+        if self.claim is not None and not results[-1]:
+            raise self.lost  # type: ignore[misc]
+        if (
+            self.deleted_access_token is not None
+        ):  # listeners (the bearer grant cache) hear of it as from delete()
+            token = self.deleted_access_token
+            post_delete.send(sender=AccessToken, instance=token, using=self.using, origin=token)
 
 
-def _access_token_delete(access_token: Any) -> None:
-    """Delete an access token no refresh token points at any more, in one statement.
+def _stored(raw: str) -> str:
+    """The token column's value: blank when tokens are stored hashed only (RFC 9700, DOT's setting)."""
+    return "" if oauth2_settings.COMPLIANT_BCP_RFC9700_TOKEN_STORAGE else raw
 
-    Model.delete() would first run the SET_NULL of RefreshToken.access_token (its only incoming relation),
-    which the claiming UPDATE has already done. post_delete is still sent, so listeners (the bearer token
-    grant cache) hear of the deletion as they would from delete().
-    """
-    alias = router.db_for_write(AccessToken)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(f"DELETE FROM {AccessToken._meta.db_table} WHERE id = %s", [access_token.pk])
-    post_delete.send(sender=AccessToken, instance=access_token, using=alias, origin=access_token)
+
+def _prep(model: Any, name: str, value: Any, using: str) -> Any:
+    """A value as the field sends it to the database (SQLite keeps datetimes and UUIDs as text)."""
+    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
 
 
 def tokens_revoke_for_code(code: str) -> int:

@@ -14,16 +14,15 @@ tokens with their launch context and the timeline event are written together by 
 
 import json
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import router, transaction
-from django.db.models import F
 from django.utils import timezone
 from jwcrypto import jwt
 from oauth2_provider.bcp import bcp_compliant
+from oauth2_provider.exceptions import FatalClientError
 from oauth2_provider.models import (
     get_access_token_model,
     get_grant_model,
@@ -50,13 +49,14 @@ from smart.events import launch_event_record
 from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url
 from smart.models import Application, LaunchEvent
 from smart.scopes import intersect_scopes, parse_scope, parse_scopes, scope_covered
+from smart.selectors import application_get, grant_get, refresh_token_get
 from smart.settings import smart_settings
 from smart.tokens import (
     CODE_HASH_KEY,
     CodeAlreadyUsed,
+    NewTokens,
     RefreshTokenAlreadyUsed,
-    code_consume,
-    refresh_token_retire,
+    TokenWrites,
     sha256_hex,
     tokens_revoke_for_code,
 )
@@ -80,11 +80,16 @@ class SmartOAuth2Validator(OAuth2Validator):
     # ---------------------------------------------------------------- clients
 
     def _load_application(self, client_id: str, request: Request) -> Application | None:
-        """A disabled app is as unknown as a missing one (authorize error page, token invalid_client)."""
-        client = super()._load_application(client_id, request)
-        if client is not None and not client.enabled:
+        """The app (one fixed query, or the one this request loaded already); a disabled app is as unknown
+        as a missing one (authorize error page, token invalid_client). DOT's own also resolves client ID
+        metadata document URLs, which SMART does not use."""
+        client = request.client
+        if not (isinstance(client, Application) and client.client_id == client_id):
+            client = application_get(client_id=client_id)
+        if client is None or not client.enabled:
             request.client = None
             return None
+        request.client = client
         return client
 
     def validate_redirect_uri(
@@ -254,15 +259,10 @@ class SmartOAuth2Validator(OAuth2Validator):
     # ---------------------------------------------------------------- tokens
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
-        """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token, its access token,
-        its user and the user's fhirUser link in one query (DOT lazily loads the user and the app too); plus
-        the launch context, read before rotation revokes the token."""
-        token = (
-            RefreshToken.objects.filter(token_checksum=sha256_hex(refresh_token))
-            .select_related("access_token", "user__fhir_identity")  # fhirUser, for the default resolver
-            .order_by(F("revoked").desc(nulls_first=True))  # the live row first, else the latest revoked
-            .first()
-        )
+        """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token with its access
+        token, its user and the user's fhirUser link in one query; plus the launch context, read before
+        rotation revokes the token."""
+        token = refresh_token_get(raw=refresh_token)
         if token is None or not _refresh_token_usable(token):
             return False
         if token.application_id != client.pk or not token.user.is_active:
@@ -275,18 +275,61 @@ class SmartOAuth2Validator(OAuth2Validator):
         return True
 
     def save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
-        """Everything a token request writes, in one transaction: the code's deletion, the id_token, the tokens.
+        """Everything a token request writes, as one batch (smart.tokens.TokenWrites): the code's deletion or
+        the old refresh token's revocation, the id_token row, the tokens with their launch context, the
+        timeline event. A code or refresh token used by another request meanwhile is treated as a replay."""
+        if "scope" not in token:
+            raise FatalClientError("Failed to renew access token: missing scope")  # as DOT's
+        context = self._token_context(request)
+        if not parse_scopes(token["scope"]).launch & REFRESH_SCOPES:
+            token.pop("refresh_token", None)  # SMART: refresh tokens only with offline_access/online_access
+        if request.grant_type == "client_credentials":
+            token["expires_in"] = smart_settings.BACKEND_TOKEN_EXPIRE_SECONDS
+            request.user = None
+        self._check_and_set_request_resource(request)
+        previous = getattr(request, "refresh_token_instance", None)
+        if previous is not None and not _rotates(self, request, token, previous):
+            self._save_as_dot(token, request, context)  # the grace period, or rotation switched off
+        else:
+            self._save_new(token, request, context, previous)
+        token.update({name: context[name] for name in CONTEXT_FIELDS if name in context})
 
-        The code is deleted first, so a concurrent exchange of the same code waits and then finds it gone.
-        A code or refresh token used by another request meanwhile is treated as a replay, after rollback.
-        """
-        request.smart_token_context = self._token_context(request)  # reads, before the transaction
+    def _save_new(
+        self,
+        token: dict[str, Any],
+        request: Request,
+        context: dict[str, Any],
+        previous: "RefreshToken | None",
+    ) -> None:
+        writes = TokenWrites()
+        if request.grant_type == "authorization_code":
+            writes.claim_code(_client_grant(request, request.code).pk)
+        elif previous is not None:
+            writes.claim_refresh_token(previous)
+        launch_id = getattr(request, "smart_launch_id", None)
+        seconds = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        writes.tokens(
+            NewTokens(
+                client=request.client,
+                user_id=request.user.pk if request.user is not None else None,
+                scope=token["scope"],
+                expires=timezone.now() + timedelta(seconds=seconds),
+                access_token=token["access_token"],
+                context=context,
+                launch_id=launch_id,
+                resource=getattr(request, "resource", None) or [],
+                refresh_token=token.get("refresh_token"),
+                family=previous.token_family if previous is not None else None,
+                source_refresh_token_id=previous.pk if previous is not None else None,
+                id_token=getattr(request, "smart_id_token", None),
+            )
+        )
+        writes.event(
+            launch_id=launch_id, kind=LaunchEvent.Kind.TOKEN_ISSUED, detail=_issued(token, request, context)
+        )
+        writes.app_touch(request.client)
         try:
-            with _token_transaction(request):
-                if request.grant_type == "authorization_code":
-                    code_consume(code=request.code, client=request.client)
-                    request.smart_code_consumed = True
-                self._save_bearer_token(token, request, *args, **kwargs)
+            writes.run()
         except CodeAlreadyUsed as error:
             tokens_revoke_for_code(request.code)
             raise errors.InvalidGrantError(request=request) from error
@@ -294,39 +337,21 @@ class SmartOAuth2Validator(OAuth2Validator):
             if oauth2_settings.REFRESH_TOKEN_REUSE_PROTECTION:
                 RefreshToken.revoke_family(error.family)
             raise errors.InvalidGrantError(request=request) from error
-
-    def _save_bearer_token(self, token: dict[str, Any], request: Request, *args, **kwargs) -> None:
-        """Store the tokens with their launch context and add that context to the token response."""
-        context = getattr(request, "smart_token_context", None) or self._token_context(request)
-        if not parse_scopes(token.get("scope", "")).launch & REFRESH_SCOPES:
-            token.pop("refresh_token", None)  # SMART: refresh tokens only with offline_access/online_access
-        if request.grant_type == "client_credentials":
-            token["expires_in"] = smart_settings.BACKEND_TOKEN_EXPIRE_SECONDS
-        request.smart_token_context = context  # stored by _create_access_token/_create_refresh_token
-        if getattr(request, "smart_id_token", None) is not None:
-            request.smart_id_token.save()
-        previous = getattr(request, "refresh_token_instance", None)
-        if _rotates(self, request, token, previous):
-            self._rotate(token, request, previous)
-        else:
-            super()._save_bearer_token(token, request, *args, **kwargs)
-            if previous is not None:  # DOT's grace-period and non-rotating paths reuse stored tokens
-                _bind_context(token, context, getattr(request, "smart_launch_id", None))
-        token.update({name: context[name] for name in CONTEXT_FIELDS if name in context})
-        _client_touch(request.client)
-        _record_issued(token, request, context)
-
-    def _rotate(self, token: dict[str, Any], request: Request, previous: "RefreshToken") -> None:
-        """DOT's rotation (revoke the presented refresh token and its access token, mint a new pair in its
-        family) in five statements instead of eleven; refresh_token_retire tells a concurrent reuse."""
-        self._check_and_set_request_resource(request)
-        seconds = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-        refresh_token_retire(previous)
+        request.smart_code_consumed = True
         request.refresh_token_instance = None
-        access_token = self._create_access_token(
-            timezone.now() + timedelta(seconds=seconds), request, token, source_refresh_token=previous
+
+    def _save_as_dot(self, token: dict[str, Any], request: Request, context: dict[str, Any]) -> None:
+        """DOT's paths that reuse stored tokens, in its transaction, with the SMART context bound after."""
+        request.smart_token_context = context  # stored by _create_access_token/_create_refresh_token
+        launch_id = getattr(request, "smart_launch_id", None)
+        with transaction.atomic(using=router.db_for_write(AccessToken)):
+            if getattr(request, "smart_id_token", None) is not None:
+                request.smart_id_token.save()
+            super()._save_bearer_token(token, request)
+            _bind_context(token, context, launch_id)
+        launch_event_record(
+            launch=launch_id, kind=LaunchEvent.Kind.TOKEN_ISSUED, detail=_issued(token, request, context)
         )
-        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
 
     def _create_access_token(
         self,
@@ -467,7 +492,7 @@ def _grant(request: Request, code: str | None) -> "Grant | None":
     cached = getattr(request, "smart_grant", None)
     if cached is not None and cached[0] == code:
         return cached[1]
-    grant = Grant.objects.select_related("user", "application").filter(code=code).first() if code else None
+    grant = grant_get(code=code) if code else None
     request.smart_grant = (code, grant)
     if grant is not None and request.client is None and request.client_id == grant.application.client_id:
         request.client = grant.application
@@ -481,13 +506,6 @@ def _client_grant(request: Request, code: str, client: Application | None = None
     if grant is None or client is None or grant.application_id != client.pk:
         raise Grant.DoesNotExist
     return grant
-
-
-def _token_transaction(request: Request) -> AbstractContextManager[Any]:
-    """One transaction for the token request's writes; none for client_credentials, which writes one row."""
-    if request.grant_type == "client_credentials":
-        return nullcontext()
-    return transaction.atomic(using=router.db_for_write(AccessToken))
 
 
 def _grant_context(request: Request) -> dict[str, Any]:
@@ -561,18 +579,15 @@ def _stored_context(request: Request) -> dict[str, Any]:
     }
 
 
-def _record_issued(token: dict[str, Any], request: Request, context: dict[str, Any]) -> None:
-    launch_event_record(
-        launch=getattr(request, "smart_launch_id", None),
-        kind=LaunchEvent.Kind.TOKEN_ISSUED,
-        detail={
-            "grant_type": request.grant_type,
-            "scope": token.get("scope", ""),
-            "refresh_token": "refresh_token" in token,
-            "id_token": "id_token" in token,
-            **{name: context[name] for name in CONTEXT_FIELDS if name in context},
-        },
-    )
+def _issued(token: dict[str, Any], request: Request, context: dict[str, Any]) -> dict[str, Any]:
+    """The timeline's record of a token response (never a token)."""
+    return {
+        "grant_type": request.grant_type,
+        "scope": token.get("scope", ""),
+        "refresh_token": "refresh_token" in token,
+        "id_token": "id_token" in token,
+        **{name: context[name] for name in CONTEXT_FIELDS if name in context},
+    }
 
 
 def _signs_rs256(client: Application) -> Application:
@@ -595,14 +610,6 @@ def _backend_scopes(scopes: list[str], client: Application, request: Request) ->
             description="None of the requested scopes is allowed.", request=request
         )
     return granted
-
-
-def _client_touch(client: Application) -> None:
-    """Record the app's last use, at most once per LAST_USED_RESOLUTION_SECONDS (one UPDATE saved per token)."""
-    now = timezone.now()
-    recent = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
-    if client.last_used is None or now - client.last_used >= recent:
-        Application.objects.filter(pk=client.pk).update(last_used=now)
 
 
 def _bind_context(token: dict[str, Any], context: dict[str, Any], launch_id: int | None) -> None:

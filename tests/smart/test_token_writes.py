@@ -18,7 +18,6 @@ from oauth2_provider.models import (
 )
 
 import smart.tokens
-import smart.validators
 from smart.launch import launch_create
 from tests.smart.conftest import ehr_code
 
@@ -56,13 +55,13 @@ def test_refreshed_tokens_get_a_new_id_token_row(ehr_app):
 def test_code_consumed_by_a_concurrent_exchange_issues_nothing(ehr_app, monkeypatch):
     # given a code that another request exchanges after this one validated it
     code = ehr_code(ehr_app)
-    real_consume = smart.tokens.code_consume
+    real_run = smart.tokens.TokenWrites.run
 
-    def other_request_first(*, code, client):  # type: ignore[no-untyped-def]
+    def other_request_first(writes):  # type: ignore[no-untyped-def]
         Grant.objects.filter(code=code).delete()
-        real_consume(code=code, client=client)
+        real_run(writes)
 
-    monkeypatch.setattr(smart.validators, "code_consume", other_request_first)
+    monkeypatch.setattr(smart.tokens.TokenWrites, "run", other_request_first)
 
     # when this request stores its tokens
     response = ehr_app.exchange(code)
@@ -77,13 +76,13 @@ def test_code_consumed_by_a_concurrent_exchange_issues_nothing(ehr_app, monkeypa
 def test_refresh_token_rotated_by_a_concurrent_request_revokes_the_family(ehr_app, monkeypatch):
     # given a refresh token that another request rotates after this one validated it
     first = ehr_app.exchange(ehr_code(ehr_app)).json()
-    real_retire = smart.tokens.refresh_token_retire
+    real_run = smart.tokens.TokenWrites.run
 
-    def other_request_first(token):  # type: ignore[no-untyped-def]
-        RefreshToken.objects.filter(pk=token.pk).update(revoked=timezone.now())
-        real_retire(token)
+    def other_request_first(writes):  # type: ignore[no-untyped-def]
+        RefreshToken.objects.filter(application=ehr_app.app).update(revoked=timezone.now())
+        real_run(writes)
 
-    monkeypatch.setattr(smart.validators, "refresh_token_retire", other_request_first)
+    monkeypatch.setattr(smart.tokens.TokenWrites, "run", other_request_first)
 
     # when this request rotates it
     response = ehr_app.refresh(first["refresh_token"])

@@ -1,0 +1,236 @@
+"""Provides fixed SQL over model tables for the authorization server's hot paths, built once per process.
+
+Building a statement through the ORM costs more CPU here than the database spends running it (0.3-0.5 ms a
+statement, docs/benchmarks-smart.md), and every launch runs the same dozen statements. `Columns` and `Insert`
+build their SQL once from the models' own metadata (table and column names, each field's preparation for the
+database and its converters back to Python) and reuse it. `Batch` sends a request's writes to PostgreSQL as
+one multi-statement round trip, which PostgreSQL runs as one transaction; elsewhere (SQLite, in-process and
+without round trips) it runs them one by one inside a transaction.
+
+Only what the hot paths need: model instances come back as the ORM would build them (`Model.from_db`, with
+joined rows cached on their relations as `select_related` does), so the rest of the code cannot tell.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.models import Field, Model
+from django.utils import timezone
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class SQL:
+    """A value given as SQL with its own parameters, e.g. a subquery for a foreign key."""
+
+    text: str
+    params: tuple[Any, ...] = ()
+
+
+def quote(name: str) -> str:
+    """A table or column name quoted for both PostgreSQL and SQLite."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table(model: type[Model]) -> str:
+    return quote(model._meta.db_table)
+
+
+class Columns:
+    """The columns of some models under aliases, as one select list; rows read back into instances.
+
+    `Columns([("t", AccessToken), ("u", User)])` selects every concrete column of both; `read(row)` gives
+    `(token, user)`, with None for a model whose primary key came back NULL (an outer join found nothing).
+    """
+
+    def __init__(self, tables: Sequence[tuple[str, type[Model]]]) -> None:
+        self.tables = tuple(tables)
+        self.sql = ", ".join(
+            f"{alias}.{quote(field.column)}" for alias, model in self.tables for field in _fields(model)
+        )
+
+    def read(self, row: Sequence[Any], using: str) -> tuple[Model | None, ...]:
+        values = list(row)
+        connection = connections[using]
+        for index, converters, expression in _converters(self.tables, using):
+            for converter in converters:
+                values[index] = converter(values[index], expression, connection)
+        instances: list[Model | None] = []
+        start = 0
+        for _alias, model in self.tables:
+            fields = _fields(model)
+            chunk = values[start : start + len(fields)]
+            start += len(fields)
+            pk_index = fields.index(model._meta.pk)
+            if chunk[pk_index] is None:
+                instances.append(None)
+            else:
+                instances.append(model.from_db(using, [f.attname for f in fields], chunk))
+        return tuple(instances)
+
+
+def relate(instance: Model, name: str, related: Model | None) -> None:
+    """Cache `related` on `instance.<name>` (a forward or reverse one-to-one or a foreign key), as
+    select_related does: reading it then runs no query, and a cached None raises DoesNotExist."""
+    descriptor = getattr(type(instance), name)
+    cached_on = getattr(descriptor, "field", None) or descriptor.related
+    cached_on.set_cached_value(instance, related)
+
+
+class Insert:
+    """An INSERT of one row into a model's table with every concrete column but an auto primary key.
+
+    Columns the caller does not give get their field's default (auto_now fields: now), so a new nullable or
+    defaulted column needs no change here. Values are prepared by their fields as the ORM does; an `SQL`
+    value is inlined with its parameters.
+    """
+
+    def __init__(self, model: type[Model], *, returning: str | None = None) -> None:
+        self.model = model
+        self.fields = [f for f in _fields(model) if not (f.primary_key and _is_auto(f))]
+        columns = ", ".join(quote(f.column) for f in self.fields)
+        self.head = f"INSERT INTO {table(model)} ({columns}) "
+        self.tail = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
+
+    def statement(
+        self, values: dict[str, Any], using: str, *, where: SQL | None = None
+    ) -> tuple[str, list[Any]]:
+        """The INSERT and its parameters; with `where`, the row is inserted only if that condition holds."""
+        unknown = set(values) - {f.attname for f in self.fields} - {f.name for f in self.fields}
+        if unknown:
+            raise TypeError(f"{self.model.__name__} has no column for {sorted(unknown)}")
+        connection = connections[using]
+        now = None
+        holders, params = [], []
+        for field in self.fields:
+            if field.attname in values:
+                value = values[field.attname]
+            elif field.name in values:
+                value = values[field.name]
+                value = value.pk if isinstance(value, Model) else value
+            elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                value = now = now or timezone.now()
+            else:
+                value = field.get_default()
+            if isinstance(value, SQL):
+                holders.append(value.text)
+                params.extend(value.params)
+            else:
+                holders.append("%s")
+                params.append(field.get_db_prep_save(value, connection))
+        if where is None:
+            return f"{self.head}VALUES ({', '.join(holders)}){self.tail}", params
+        sql = f"{self.head}SELECT {', '.join(holders)} WHERE {where.text}{self.tail}"
+        return sql, [*params, *where.params]
+
+
+class Batch:
+    """Statements sent together: one round trip and one transaction on PostgreSQL, one by one in a
+    transaction elsewhere. `run()` returns the rows of each statement (empty for those returning none).
+
+    A batch cannot branch, so a write that must happen only if a row is still there (a code not yet
+    exchanged, a refresh token not yet rotated) is made conditional on it: `lock()` the row first, give the
+    dependent INSERTs a `where=` that checks the row, and end with the statement that claims it (DELETE or
+    UPDATE ... RETURNING). A concurrent batch waits at the lock and then finds the row claimed, so it writes
+    nothing and its claim returns no row. (SQLite needs no lock: its write transactions run one at a time.)
+    """
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    def add(self, sql: str, params: Iterable[Any] = ()) -> None:
+        self.statements.append((sql, list(params)))
+
+    def insert(self, insert: Insert, values: dict[str, Any], *, where: SQL | None = None) -> None:
+        self.add(*insert.statement(values, self.using, where=where))
+
+    def lock(self, model: type[Model], where: SQL) -> None:
+        """Lock the rows `where` selects until the batch's transaction ends (PostgreSQL's FOR UPDATE)."""
+        if connections[self.using].features.has_select_for_update:
+            self.add(f"SELECT 1 FROM {table(model)} WHERE {where.text} FOR UPDATE", where.params)
+
+    def run(self) -> list[list[tuple[Any, ...]]]:
+        if not self.statements:
+            return []
+        connection = connections[self.using]
+        if len(self.statements) == 1:  # a transaction of its own already
+            with connection.cursor() as cursor:
+                cursor.execute(*self.statements[0])
+                return [cursor.fetchall() if cursor.description else []]
+        if connection.vendor == "postgresql" and _client_side_binding(connection):
+            return _run_together(connection, self.statements)
+        with transaction.atomic(using=self.using), connection.cursor() as cursor:
+            results = []
+            for sql, params in self.statements:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall() if cursor.description else [])
+            return results
+
+
+def fetch_one(sql: str, params: Sequence[Any], using: str) -> tuple[Any, ...] | None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def execute(sql: str, params: Sequence[Any], using: str) -> int:
+    """Run one statement; the number of rows it changed."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+# ---------------------------------------------------------------- internals
+
+
+@cache
+def _fields(model: type[Model]) -> list[Field]:
+    return list(model._meta.concrete_fields)
+
+
+def _is_auto(field: Field) -> bool:
+    return field.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField")
+
+
+@cache
+def _converters(
+    tables: tuple[tuple[str, type[Model]], ...], using: str
+) -> list[tuple[int, list[Converter], Any]]:
+    """The columns that need converting, with the backend's and the field's converters and the expression
+    they expect, as the SQL compiler applies them (e.g. SQLite's datetimes come back as text)."""
+    connection = connections[using]
+    found = []
+    index = 0
+    for alias, model in tables:
+        for field in _fields(model):
+            column = field.get_col(alias)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                found.append((index, converters, column))
+            index += 1
+    return found
+
+
+def _client_side_binding(connection: Any) -> bool:
+    """Django's default for psycopg 3: the values are merged into the text, so several statements may go in
+    one execute. With OPTIONS["server_side_binding"] each statement needs its own."""
+    return not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _run_together(connection: Any, statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    sql = ";\n".join(text for text, _ in statements)
+    params = [value for _, values in statements for value in values]
+    results: list[list[tuple[Any, ...]]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        raw = cursor.cursor  # psycopg's own cursor: one result set per statement
+        while True:
+            results.append(raw.fetchall() if raw.description else [])
+            if not raw.nextset():
+                break
+    return results
