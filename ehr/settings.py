@@ -154,7 +154,7 @@ FHIRAPI = {
     "BASE_URL": FHIR_BASE_URL,
     "AUTHENTICATION_CLASSES": ["smart.authentication.SmartTokenAuthentication"],
     "CAPABILITY_SECURITY_PROVIDER": "smart.discovery.capability_security",
-    "RESPONSE_OBSERVERS": ["smart.events.fhir_call_observer"],
+    "RESPONSE_OBSERVERS": ["smart.usage.fhir_call_observer"],
 }
 
 SMART = {"PUBLIC_ROOT_URL": PUBLIC_ROOT_URL}

@@ -21,7 +21,7 @@ from django.utils import timezone
 from fhirapi import jsontext
 from fhirapi.access import UNRESTRICTED, AccessDecision
 from fhirapi.indexing import extract_index
-from fhirapi.models import Resource, ResourceVersion
+from fhirapi.models import CompartmentMembership, Resource, ResourceVersion
 from fhirapi.query import apply_access, include_targets, revinclude_sources, search_page, search_total
 from fhirapi.search import SearchError, SearchQuery, parse_search
 from fhirapi.searchparams import is_supported_type
@@ -132,8 +132,9 @@ def resource_read(
     *, resource_type: str, resource_id: str, access: AccessDecision = UNRESTRICTED
 ) -> StoredResource:
     """The current version; ResourceNotFound when absent or outside the grant, ResourceGone when deleted."""
-    if access.unrestricted:
-        row = _row_by_id(resource_type, resource_id)
+    patients = _compartments_only(access)
+    if access.unrestricted or patients:
+        row = _row_by_id(resource_type, resource_id, patients)
     else:
         row = next(iter(_visible(resource_type, resource_id, access)[:1]), None)  # unique: no ORDER BY needed
     if row is None:
@@ -371,11 +372,25 @@ def _references_check(resource: dict[str, Any]) -> None:
     references_check([resource])
 
 
-def _row_by_id(resource_type: str, resource_id: str) -> Resource | None:
-    """One resource row by its identity, with fixed SQL: reads are the hot path, and building this query
-    through the ORM cost more than running it."""
+def _compartments_only(access: AccessDecision) -> tuple[str, ...]:
+    """The patients whose compartments limit a grant that has no other constraint (the common patient/
+    scope), else () (no limit, or constraints only the general query evaluates)."""
+    if not access.allowed or access.unrestricted:
+        return ()
+    if any(f.constraints or f.patient_id is None for f in access.filters):
+        return ()
+    return tuple(dict.fromkeys(f.patient_id for f in access.filters if f.patient_id is not None))
+
+
+def _row_by_id(resource_type: str, resource_id: str, patients: Sequence[str] = ()) -> Resource | None:
+    """One resource row by its identity, with fixed SQL (in `patients`' compartments, when given): reads are
+    the hot path, and building this query through the ORM cost more than running it."""
+    sql, params = _READ_SQL, [resource_type, resource_id]
+    if patients:
+        sql += _IN_COMPARTMENTS_SQL.format(", ".join(["%s"] * len(patients)))
+        params += patients
     with connection.cursor() as cursor:
-        cursor.execute(_READ_SQL, [resource_type, resource_id])
+        cursor.execute(sql, params)
         found = cursor.fetchone()
     if found is None:
         return None
@@ -390,8 +405,12 @@ def _row_by_id(resource_type: str, resource_id: str) -> Resource | None:
 
 
 _READ_SQL = (
-    f"SELECT id, version_id, last_updated, deleted, content FROM {Resource._meta.db_table} "
+    f"SELECT id, version_id, last_updated, deleted, content FROM {Resource._meta.db_table} r "
     "WHERE resource_type = %s AND fhir_id = %s"
+)
+_IN_COMPARTMENTS_SQL = (
+    f" AND EXISTS (SELECT 1 FROM {CompartmentMembership._meta.db_table} m "
+    "WHERE m.resource_id = r.id AND m.patient_id IN ({}))"
 )
 
 

@@ -2,12 +2,12 @@
 
 Plugged into fhirapi through FHIRAPI["AUTHENTICATION_CLASSES"]. Tokens are looked up by the SHA-256 checksum
 DOT stores (raw tokens are never stored); a missing, expired, revoked or foreign-audience token is refused
-with 401 and `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
+with 401 and `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1). Authentication only reads:
+what a call records (the token's last use, the launch timeline) is written after the view, by
+smart.usage.fhir_call_observer.
 """
 
-import hashlib
 import time
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +20,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from fhirapi.access import Grant
 from fhirapi.settings import fhirapi_settings
 from smart.scopes import parse_scopes
+from smart.selectors import access_token_get
 from smart.settings import smart_settings
+from smart.usage import Usage
 
 AccessToken = get_access_token_model()
 
@@ -48,23 +50,27 @@ class SmartTokenAuthentication(BaseAuthentication):
 
 def token_lookup(raw: str) -> "AccessToken | None":
     """The live access token with this value, or None (unknown, expired, disabled client or other audience)."""
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
-    rows = AccessToken.objects.select_related("application", "user").filter(token_checksum=checksum)[:1]
-    token = next(iter(rows), None)  # the checksum is unique: no ORDER BY
-    if token is None or token.is_expired():
-        return None
+    token = access_token_get(raw=raw)
+    return token if token is not None and token_usable(token) else None
+
+
+def token_usable(token: "AccessToken") -> bool:
+    """Not expired, of an enabled app and an active user, and meant for this FHIR server."""
+    if token.is_expired():
+        return False
     if token.application is not None and not token.application.enabled:
-        return None
+        return False
     if token.user is not None and not token.user.is_active:
-        return None
+        return False
     audience = (token.launch_context or {}).get("aud")
-    if audience and audience.rstrip("/") != fhirapi_settings.BASE_URL.rstrip("/"):
-        return None
-    return token
+    return not audience or audience.rstrip("/") == fhirapi_settings.BASE_URL.rstrip("/")
 
 
-def grant_from_token(token: "AccessToken") -> Grant:
-    """The fhirapi Grant a token carries: its parsed scopes plus its launch context."""
+def grant_from_token(token: "AccessToken", raw: str) -> Grant:
+    """The fhirapi Grant a token carries: its parsed scopes plus its launch context.
+
+    `extra` carries what the call records afterwards: the launch (for its timeline) and the token's Usage.
+    """
     context = token.launch_context or {}
     fhir_user = context.get("fhirUser") or smart_settings.FHIR_USER_RESOLVER(token.user)
     return Grant(
@@ -75,20 +81,8 @@ def grant_from_token(token: "AccessToken") -> Grant:
         client_id=token.application.client_id if token.application else None,
         user_id=token.user_id,
         scope=token.scope,
-        extra={"token_id": token.pk, "launch_id": token.launch_id},
+        extra={"launch_id": token.launch_id, "usage": Usage.of(token, raw)},
     )
-
-
-def token_touch(token: "AccessToken") -> None:
-    """Record the token's and its app's last use, each at most once per LAST_USED_RESOLUTION_SECONDS."""
-    now = timezone.now()
-    resolution = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
-    if token.last_used is not None and now - token.last_used < resolution:
-        return
-    AccessToken.objects.filter(pk=token.pk).update(last_used=now)
-    app = token.application
-    if app is not None and (app.last_used is None or now - app.last_used >= resolution):
-        type(app).objects.filter(pk=app.pk).update(last_used=now)
 
 
 def _relative(reference: str | None) -> str | None:
@@ -105,28 +99,31 @@ class GrantCache:
     Looking the token up costs more than the FHIR read it guards. A cached grant is dropped at once in this
     process when any access token is deleted or saved (revocation deletes the row) or an app or user changes;
     other processes drop it when its seconds run out, which bounds how long a revoked token keeps working.
-    A token is never served past its own expiry.
+    A token is never served past its own expiry. The token endpoint puts the tokens it issues here (`put`):
+    an app's first FHIR call usually follows on the same connection, so it reaches this process.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Any, tuple[Any, Grant]]] = {}
 
     def get(self, raw: str) -> tuple[Any, Grant] | None:
-        now = time.monotonic()
         entry = self._entries.get(raw)
-        if entry is not None and entry[0] > now and entry[1] > timezone.now():
+        if entry is not None and entry[0] > time.monotonic() and entry[1] > timezone.now():
             return entry[2]
         token = token_lookup(raw)
         if token is None:
             self._entries.pop(raw, None)
             return None
-        token_touch(token)
-        authenticated = (token.user, grant_from_token(token))
+        return self.put(raw, token)
+
+    def put(self, raw: str, token: "AccessToken") -> tuple[Any, Grant]:
+        """Cache (and return) what a live token authenticates."""
+        authenticated = (token.user, grant_from_token(token, raw))
         seconds = smart_settings.TOKEN_CACHE_SECONDS
         if seconds > 0:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[raw] = (now + seconds, token.expires, authenticated)
+            self._entries[raw] = (time.monotonic() + seconds, token.expires, authenticated)
         return authenticated
 
     def clear(self, **kwargs: Any) -> None:

@@ -41,7 +41,7 @@ def launch_event_record(*, launch: LaunchContext | int | None, kind: str, detail
 
 
 def launch_event_add(
-    batch: Batch, *, launch_id: int | None, kind: str, detail: dict[str, Any], where: SQL | None = None
+    batch: Batch, *, launch_id: int | SQL | None, kind: str, detail: dict[str, Any], where: SQL | None = None
 ) -> None:
     """Add a launch's timeline event to a batch of writes (nothing without a launch)."""
     if launch_id is not None:
@@ -55,19 +55,3 @@ def launch_events(launch: LaunchContext) -> QuerySet[LaunchEvent]:
 def authorize_params_shown(params: dict[str, Any]) -> dict[str, Any]:
     """The authorize request's parameters as a timeline may show them."""
     return {name: params[name] for name in SHOWN_AUTHORIZE_PARAMS if params.get(name)}
-
-
-def fhir_call_observer(request, response, grant) -> None:  # type: ignore[no-untyped-def]
-    """FHIRAPI response observer: record calls made with a launch's token (method, path, status, reason)."""
-    launch_id = (grant.extra or {}).get("launch_id") if grant is not None else None
-    if not launch_id:
-        return
-    detail: dict[str, Any] = {
-        "method": request.method,
-        "path": request.get_full_path(),
-        "status": response.status_code,
-    }
-    if response.status_code >= 400 and isinstance(getattr(response, "data", None), dict):
-        issues = response.data.get("issue") or [{}]
-        detail["reason"] = issues[0].get("diagnostics", "")
-    launch_event_record(launch=launch_id, kind=LaunchEvent.Kind.FHIR_CALL, detail=detail)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
@@ -23,8 +24,9 @@ from fhirapi.settings import fhirapi_settings
 from fhirapi.store import ResourceGone, ResourceNotFound, StoreError, resource_read, resource_search
 from smart.discovery import style_url
 from smart.error_codes import LaunchErrorCode
-from smart.events import launch_event_record
+from smart.events import launch_event_add
 from smart.models import Application, LaunchContext, LaunchEvent
+from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, fetch_one, table
 from smart.scopes import parse_scopes
 from smart.settings import smart_settings
 
@@ -34,6 +36,10 @@ AccessToken = get_access_token_model()
 CONTEXT_FIELDS = ("patient", "encounter", "fhirContext", "intent", "need_patient_banner", "smart_style_url")
 
 _BIRTH_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
+
+_INSERT = Insert(LaunchContext, returning="id")
+_LAUNCH = Columns([("l", LaunchContext)])
+_LAUNCH_SQL = f"SELECT {_LAUNCH.sql} FROM {table(LaunchContext)} l WHERE l.launch = %s"
 
 
 class LaunchError(Exception):
@@ -81,7 +87,7 @@ def launch_create(
     """Record one EHR launch of `client` by `user`; it expires after SMART["LAUNCH_TTL_SECONDS"]."""
     if not client.enabled:
         raise ValueError(f"The app {client} is disabled.")
-    launch = LaunchContext.objects.create(
+    launch = LaunchContext(
         application=client,
         user=user,
         patient_id=patient_id or "",
@@ -92,17 +98,22 @@ def launch_create(
         smart_style_url=default_style_url() if smart_style_url is None else smart_style_url,
         expires=LaunchContext.default_expiry(smart_settings.LAUNCH_TTL_SECONDS),
     )
-    launch_event_record(
-        launch=launch,
-        kind=LaunchEvent.Kind.LAUNCH_CREATED,
-        detail={
-            "app": client.name,
-            "user": user.get_username(),
-            "patient": launch.patient_id,
-            "encounter": launch.encounter_id,
-            "need_patient_banner": need_patient_banner,
-        },
-    )
+    launch.created = timezone.now()
+    values = {f.attname: getattr(launch, f.attname) for f in _INSERT.fields}
+    batch = Batch(router.db_for_write(LaunchContext))
+    batch.insert(_INSERT, values)
+    detail = {
+        "app": client.name,
+        "user": user.get_username(),
+        "patient": launch.patient_id,
+        "encounter": launch.encounter_id,
+        "need_patient_banner": need_patient_banner,
+    }
+    # the event's launch is the row just inserted (same transaction), found by its unique token
+    launch_id = SQL(f"(SELECT id FROM {table(LaunchContext)} WHERE launch = %s)", (launch.launch,))
+    launch_event_add(batch, launch_id=launch_id, kind=LaunchEvent.Kind.LAUNCH_CREATED, detail=detail)
+    launch.pk = batch.run()[0][0][0]
+    launch._state.adding = False
     return launch
 
 
@@ -129,7 +140,7 @@ def launch_url(launch: LaunchContext) -> str:
 
 def launch_check(*, launch_id: str, client: Application, user: AbstractBaseUser) -> LaunchContext:
     """The usable launch `launch_id` of this client and user, without consuming it; else LaunchError."""
-    launch = LaunchContext.objects.filter(launch=launch_id).first()
+    launch = launch_get_by_token(launch_id)
     if launch is None:
         raise LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
     if launch.application_id != client.pk:
@@ -150,21 +161,42 @@ def launch_consume(*, launch_id: str, client: Application, user: AbstractBaseUse
 
 
 def launch_use(launch: LaunchContext) -> LaunchContext:
-    """Use up a launch that launch_check accepted; else LaunchError.
-
-    One conditional UPDATE: of concurrent uses exactly one changes the row, and an expired launch changes none.
-    """
-    now = timezone.now()
-    unused = LaunchContext.objects.filter(pk=launch.pk, consumed__isnull=True, expires__gt=now)
-    if not unused.update(consumed=now):
-        current = LaunchContext.objects.filter(pk=launch.pk).values("consumed").first()
-        if current is None:
-            raise LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
-        if current["consumed"] is not None:
-            raise LaunchError(LaunchErrorCode.CONSUMED, "The launch has already been used.")
-        raise LaunchError(LaunchErrorCode.EXPIRED, "The launch has expired.")
-    launch.consumed = now
+    """Use up a launch that launch_check accepted; else LaunchError."""
+    try:
+        Batch(router.db_for_write(LaunchContext), claim=launch_claim(launch)).run()
+    except ClaimLost as lost:
+        raise launch_unusable(launch) from lost
+    launch.consumed = timezone.now()
     return launch
+
+
+def launch_claim(launch: LaunchContext) -> Claim:
+    """The use of a launch, for the batch that issues its code (smart.rows.Claim): single use, so of
+    concurrent uses exactly one claims it, and an expired launch is claimed by none."""
+    connection = connections[router.db_for_write(LaunchContext)]
+    now = LaunchContext._meta.get_field("consumed").get_db_prep_save(timezone.now(), connection)
+    usable = SQL("id = %s AND consumed IS NULL AND expires > %s", (launch.pk, now))
+    statement = f"UPDATE {table(LaunchContext)} SET consumed = %s WHERE {usable.text} RETURNING id"
+    return Claim(LaunchContext, usable, SQL(statement, (now, *usable.params)))
+
+
+def launch_unusable(launch: LaunchContext) -> LaunchError:
+    """Why a launch could not be claimed: gone, used, or expired."""
+    current = LaunchContext.objects.filter(pk=launch.pk).values("consumed").first()
+    if current is None:
+        return LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
+    if current["consumed"] is not None:
+        return LaunchError(LaunchErrorCode.CONSUMED, "The launch has already been used.")
+    return LaunchError(LaunchErrorCode.EXPIRED, "The launch has expired.")
+
+
+def launch_get_by_token(launch_id: str) -> LaunchContext | None:
+    """The launch with this opaque `launch` value (one fixed query: /authorize reads it on every launch)."""
+    if not launch_id or "\x00" in launch_id:
+        return None
+    using = router.db_for_read(LaunchContext)
+    row = fetch_one(_LAUNCH_SQL, [launch_id], using)
+    return _LAUNCH.read(row, using)[0] if row else None  # type: ignore[return-value]
 
 
 def launch_context_fields(launch: LaunchContext) -> dict[str, Any]:

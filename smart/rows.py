@@ -128,20 +128,49 @@ class Insert:
         return sql, [*params, *where.params]
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A row a batch uses up: an authorization code, a refresh token, an EHR launch.
+
+    `condition` selects the row while it is still unclaimed (e.g. `id = %s AND consumed IS NULL`);
+    `statement` claims it and returns a row when it did (DELETE or UPDATE ... RETURNING).
+    """
+
+    model: type[Model]
+    condition: SQL
+    statement: SQL
+
+    @property
+    def gate(self) -> SQL:
+        """The condition a write that depends on the claim is made under."""
+        condition = self.condition
+        return SQL(f"EXISTS (SELECT 1 FROM {table(self.model)} WHERE {condition.text})", condition.params)
+
+
+class ClaimLost(Exception):
+    """Another request claimed the row first: the batch wrote nothing that depended on it."""
+
+
 class Batch:
     """Statements sent together: one round trip and one transaction on PostgreSQL, one by one in a
     transaction elsewhere. `run()` returns the rows of each statement (empty for those returning none).
 
-    A batch cannot branch, so a write that must happen only if a row is still there (a code not yet
-    exchanged, a refresh token not yet rotated) is made conditional on it: `lock()` the row first, give the
-    dependent INSERTs a `where=` that checks the row, and end with the statement that claims it (DELETE or
-    UPDATE ... RETURNING). A concurrent batch waits at the lock and then finds the row claimed, so it writes
-    nothing and its claim returns no row. (SQLite needs no lock: its write transactions run one at a time.)
+    A batch cannot branch, so writes that must happen only if a row is still unclaimed (a code not yet
+    exchanged, a refresh token not yet rotated, a launch not yet used) are made conditional on it: with a
+    `claim`, the batch starts by locking that row, the dependent writes take `where=batch.gate`, and it ends
+    with the claiming statement. A concurrent batch waits at the lock, then finds the row claimed, writes
+    nothing that depended on it, and its `run()` raises ClaimLost. (SQLite needs no lock: its write
+    transactions run one at a time.)
     """
 
-    def __init__(self, using: str) -> None:
+    def __init__(self, using: str, *, claim: Claim | None = None) -> None:
         self.using = using
         self.statements: list[tuple[str, list[Any]]] = []
+        self.claim = claim
+        self.gate = claim.gate if claim is not None else None
+        if claim is not None and connections[using].features.has_select_for_update:
+            self.add(f"SELECT 1 FROM {table(claim.model)} WHERE {claim.condition.text} FOR UPDATE",
+                     claim.condition.params)  # fmt: skip
 
     def add(self, sql: str, params: Iterable[Any] = ()) -> None:
         self.statements.append((sql, list(params)))
@@ -149,12 +178,15 @@ class Batch:
     def insert(self, insert: Insert, values: dict[str, Any], *, where: SQL | None = None) -> None:
         self.add(*insert.statement(values, self.using, where=where))
 
-    def lock(self, model: type[Model], where: SQL) -> None:
-        """Lock the rows `where` selects until the batch's transaction ends (PostgreSQL's FOR UPDATE)."""
-        if connections[self.using].features.has_select_for_update:
-            self.add(f"SELECT 1 FROM {table(model)} WHERE {where.text} FOR UPDATE", where.params)
-
     def run(self) -> list[list[tuple[Any, ...]]]:
+        if self.claim is not None:
+            self.add(self.claim.statement.text, self.claim.statement.params)
+        results = self._execute()
+        if self.claim is not None and not results[-1]:
+            raise ClaimLost(self.claim.model.__name__)
+        return results
+
+    def _execute(self) -> list[list[tuple[Any, ...]]]:
         if not self.statements:
             return []
         connection = connections[self.using]

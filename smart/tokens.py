@@ -30,7 +30,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from smart.events import launch_event_add
 from smart.models import Application
-from smart.rows import SQL, Batch, Insert, table
+from smart.rows import SQL, Batch, Claim, ClaimLost, Insert, table
 from smart.settings import smart_settings
 
 AccessToken = get_access_token_model()
@@ -91,44 +91,27 @@ class NewTokens:
 class TokenWrites:
     """The writes of one token response, sent as one batch by `run()`.
 
-    Claim the code or the refresh token presented (if any) first; every write added after a claim is made
-    only if the claim succeeds, and `run()` raises CodeAlreadyUsed or RefreshTokenAlreadyUsed when it did not.
+    Made with the code or the refresh token presented (if any): every write is made only if that is still
+    unused, and `run()` raises CodeAlreadyUsed or RefreshTokenAlreadyUsed when another request used it first.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, grant_id: int | None = None, previous: Any = None) -> None:
         self.using = router.db_for_write(AccessToken)
-        self.batch = Batch(self.using)
-        self.gate: SQL | None = None
-        self.claim: tuple[str, list[Any]] | None = None
+        self.previous = previous
         self.lost: Exception | None = None
-        self.deleted_access_token: Any = None
-
-    def claim_code(self, grant_id: int) -> None:
-        """Delete the authorization code (single use)."""
-        self.batch.lock(Grant, SQL("id = %s", (grant_id,)))
-        self.gate = SQL(f"EXISTS (SELECT 1 FROM {table(Grant)} WHERE id = %s)", (grant_id,))
-        self.claim = (f"DELETE FROM {table(Grant)} WHERE id = %s RETURNING id", [grant_id])
-        self.lost = CodeAlreadyUsed(grant_id)
-
-    def claim_refresh_token(self, previous: Any) -> None:
-        """Revoke the refresh token being rotated and delete its access token (what DOT's revoke() does)."""
-        live = "id = %s AND revoked IS NULL AND access_token_id = %s"
-        params = (previous.pk, previous.access_token_id)
-        self.batch.lock(RefreshToken, SQL(live, params))
-        self.gate = SQL(f"EXISTS (SELECT 1 FROM {table(RefreshToken)} WHERE {live})", params)
-        self.batch.add(
-            f"DELETE FROM {table(AccessToken)} WHERE id = %s AND {self.gate.text}",
-            [previous.access_token_id, *self.gate.params],
-        )
-        now = timezone.now()
-        self.claim = (
-            f"UPDATE {table(RefreshToken)} SET revoked = %s, updated = %s, access_token_id = NULL "
-            f"WHERE {live} RETURNING id",
-            [_prep(RefreshToken, "revoked", now, self.using), _prep(RefreshToken, "updated", now, self.using),
-             *params],
-        )  # fmt: skip
-        self.lost = RefreshTokenAlreadyUsed(previous.token_family)
-        self.deleted_access_token = previous.access_token
+        claim = None
+        if grant_id is not None:
+            claim = _code_claim(grant_id, self.using)
+            self.lost = CodeAlreadyUsed(grant_id)
+        elif previous is not None:
+            claim = _refresh_token_claim(previous, self.using)
+            self.lost = RefreshTokenAlreadyUsed(previous.token_family)
+        self.batch = Batch(self.using, claim=claim)
+        if previous is not None:  # the rotated token's access token goes with it, as DOT's revoke() does
+            self.batch.add(
+                f"DELETE FROM {table(AccessToken)} WHERE id = %s AND {self.batch.gate.text}",
+                [previous.access_token_id, *self.batch.gate.params],
+            )
 
     def tokens(self, new: NewTokens) -> None:
         """The id_token row, the access token and the refresh token of `new`."""
@@ -139,7 +122,7 @@ class TokenWrites:
                 _INSERT_ID_TOKEN,
                 {"user_id": new.user_id, "application_id": new.client.pk, "jti": jti,
                  "expires": new.id_token.expires, "scope": new.id_token.scope},
-                where=self.gate,
+                where=self.batch.gate,
             )  # fmt: skip
             id_token_id = SQL(
                 f"(SELECT id FROM {table(IDToken)} WHERE jti = %s)", (_prep(IDToken, "jti", jti, self.using),)
@@ -152,7 +135,7 @@ class TokenWrites:
             {**shared, "token": _stored(new.access_token), "token_checksum": access_checksum,
              "source_refresh_token_id": new.source_refresh_token_id, "id_token_id": id_token_id,
              "expires": new.expires, "scope": new.scope},
-            where=self.gate,
+            where=self.batch.gate,
         )  # fmt: skip
         if new.refresh_token:
             access_token_id = SQL(
@@ -162,11 +145,11 @@ class TokenWrites:
                 _INSERT_REFRESH_TOKEN,
                 {**shared, "token": _stored(new.refresh_token), "token_checksum": sha256_hex(new.refresh_token),
                  "access_token_id": access_token_id, "token_family": new.family or uuid.uuid4()},
-                where=self.gate,
+                where=self.batch.gate,
             )  # fmt: skip
 
     def event(self, *, launch_id: int | None, kind: str, detail: dict[str, Any]) -> None:
-        launch_event_add(self.batch, launch_id=launch_id, kind=kind, detail=detail, where=self.gate)
+        launch_event_add(self.batch, launch_id=launch_id, kind=kind, detail=detail, where=self.batch.gate)
 
     def app_touch(self, client: Application) -> None:
         """Record the app's last use, at most once per LAST_USED_RESOLUTION_SECONDS."""
@@ -178,18 +161,44 @@ class TokenWrites:
                 f"UPDATE {table(Application)} SET last_used = %s WHERE id = %s",
                 [_prep(Application, "last_used", now, self.using), client.pk],
             )
+            client.last_used = now
 
     def run(self) -> None:
-        if self.claim is not None:
-            self.batch.add(*self.claim)
-        results = self.batch.run()
-        if self.claim is not None and not results[-1]:
-            raise self.lost  # type: ignore[misc]
-        if (
-            self.deleted_access_token is not None
-        ):  # listeners (the bearer grant cache) hear of it as from delete()
-            token = self.deleted_access_token
+        try:
+            self.batch.run()
+        except ClaimLost as lost:
+            raise self.lost from lost  # type: ignore[misc]
+        if self.previous is not None and self.previous.access_token is not None:
+            # listeners (the bearer grant cache) hear of the deleted access token as from delete()
+            token = self.previous.access_token
             post_delete.send(sender=AccessToken, instance=token, using=self.using, origin=token)
+
+
+def _code_claim(grant_id: int, using: str) -> Claim:
+    """Delete the authorization code (single use)."""
+    return Claim(
+        Grant,
+        SQL("id = %s", (grant_id,)),
+        SQL(f"DELETE FROM {table(Grant)} WHERE id = %s RETURNING id", (grant_id,)),
+    )
+
+
+def _refresh_token_claim(previous: Any, using: str) -> Claim:
+    """Revoke the refresh token being rotated, unlinking its access token (deleted in the same batch)."""
+    live = SQL(
+        "id = %s AND revoked IS NULL AND access_token_id = %s", (previous.pk, previous.access_token_id)
+    )
+    now = timezone.now()
+    revoked, updated = _prep(RefreshToken, "revoked", now, using), _prep(RefreshToken, "updated", now, using)
+    return Claim(
+        RefreshToken,
+        live,
+        SQL(
+            f"UPDATE {table(RefreshToken)} SET revoked = %s, updated = %s, access_token_id = NULL "
+            f"WHERE {live.text} RETURNING id",
+            (revoked, updated, *live.params),
+        ),
+    )
 
 
 def _stored(raw: str) -> str:

@@ -36,6 +36,7 @@ from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 
 from fhirapi.access import Context
+from smart.authentication import grant_cache
 from smart.client_auth import (
     ASSERTION_TYPE,
     PRIVATE_KEY_JWT,
@@ -45,9 +46,10 @@ from smart.client_auth import (
 )
 from smart.consent import REFRESH_SCOPES
 from smart.discovery import public_root
-from smart.events import launch_event_record
-from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url
+from smart.events import launch_event_add, launch_event_record
+from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url, launch_claim, launch_unusable
 from smart.models import Application, LaunchEvent
+from smart.rows import Batch, ClaimLost, Insert
 from smart.scopes import intersect_scopes, parse_scope, parse_scopes, scope_covered
 from smart.selectors import application_get, grant_get, refresh_token_get
 from smart.settings import smart_settings
@@ -65,6 +67,8 @@ AccessToken = get_access_token_model()
 Grant = get_grant_model()
 IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
+
+_INSERT_GRANT = Insert(Grant)
 
 # Grant types served by the token endpoint: their id_token row is written with the tokens (save_bearer_token).
 TOKEN_ENDPOINT_GRANTS = frozenset({"authorization_code", "refresh_token"})
@@ -180,8 +184,9 @@ class SmartOAuth2Validator(OAuth2Validator):
 
     def _create_authorization_code(
         self, request: Request, code: dict[str, str], expires: datetime | None = None
-    ) -> "Grant":
-        """DOT 3.4.1's, with the launch context in the same INSERT (it was saved, then updated)."""
+    ) -> None:
+        """DOT 3.4.1's, as one batch with what /authorize still has to write: the launch timeline's events
+        and, for an EHR launch, the launch's single use (the code is issued only if it claims the launch)."""
         if request.code_challenge_method == "plain" and bcp_compliant(
             "COMPLIANT_BCP_RFC9700_PKCE_METHOD", 'The PKCE "plain" code_challenge_method'
         ):
@@ -189,21 +194,38 @@ class SmartOAuth2Validator(OAuth2Validator):
                 description='Unsupported "plain" code_challenge_method; use "S256".', request=request
             )
         seconds = oauth2_settings.AUTHORIZATION_CODE_EXPIRE_SECONDS
-        return Grant.objects.create(
-            application=request.client,
-            user=request.user,
-            code=code["code"],
-            expires=expires or timezone.now() + timedelta(seconds=seconds),
-            redirect_uri=request.redirect_uri,
-            scope=" ".join(request.scopes),
-            code_challenge=request.code_challenge or "",
-            code_challenge_method=request.code_challenge_method or "",
-            nonce=request.nonce or "",
-            claims=json.dumps(request.claims or {}),
-            resource=getattr(request, "resource", []),
-            launch_context=_grant_context(request),
-            launch_id=getattr(request, "smart_launch_id", None),
+        launch = getattr(request, "smart_launch", None)
+        batch = Batch(router.db_for_write(Grant), claim=launch_claim(launch) if launch is not None else None)
+        events = getattr(request, "smart_events", None) or []
+        for event in events:
+            launch_event_add(batch, **event)
+        events.clear()  # written with the code (or not at all); the view must not write them again
+        batch.insert(
+            _INSERT_GRANT,
+            {
+                "application_id": request.client.pk,
+                "user_id": request.user.pk,
+                "code": code["code"],
+                "expires": expires or timezone.now() + timedelta(seconds=seconds),
+                "redirect_uri": request.redirect_uri,
+                "scope": " ".join(request.scopes),
+                "code_challenge": request.code_challenge or "",
+                "code_challenge_method": request.code_challenge_method or "",
+                "nonce": request.nonce or "",
+                "claims": json.dumps(request.claims or {}),
+                "resource": getattr(request, "resource", []),
+                "launch_context": _grant_context(request),
+                "launch_id": launch.pk if launch is not None else None,
+            },
+            where=batch.gate,
         )
+        try:
+            batch.run()
+        except ClaimLost as lost:
+            error = launch_unusable(launch)
+            raise errors.InvalidRequestError(
+                description=f"Invalid launch: {error}", request=request
+            ) from lost
 
     def get_authorization_code_scopes(self, client_id, code, redirect_uri, request) -> list[str]:
         grant = _grant(request, code)
@@ -301,29 +323,27 @@ class SmartOAuth2Validator(OAuth2Validator):
         context: dict[str, Any],
         previous: "RefreshToken | None",
     ) -> None:
-        writes = TokenWrites()
-        if request.grant_type == "authorization_code":
-            writes.claim_code(_client_grant(request, request.code).pk)
-        elif previous is not None:
-            writes.claim_refresh_token(previous)
+        code = request.grant_type == "authorization_code"
+        writes = TokenWrites(
+            grant_id=_client_grant(request, request.code).pk if code else None, previous=previous
+        )
         launch_id = getattr(request, "smart_launch_id", None)
         seconds = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-        writes.tokens(
-            NewTokens(
-                client=request.client,
-                user_id=request.user.pk if request.user is not None else None,
-                scope=token["scope"],
-                expires=timezone.now() + timedelta(seconds=seconds),
-                access_token=token["access_token"],
-                context=context,
-                launch_id=launch_id,
-                resource=getattr(request, "resource", None) or [],
-                refresh_token=token.get("refresh_token"),
-                family=previous.token_family if previous is not None else None,
-                source_refresh_token_id=previous.pk if previous is not None else None,
-                id_token=getattr(request, "smart_id_token", None),
-            )
+        new = NewTokens(
+            client=request.client,
+            user_id=request.user.pk if request.user is not None else None,
+            scope=token["scope"],
+            expires=timezone.now() + timedelta(seconds=seconds),
+            access_token=token["access_token"],
+            context=context,
+            launch_id=launch_id,
+            resource=getattr(request, "resource", None) or [],
+            refresh_token=token.get("refresh_token"),
+            family=previous.token_family if previous is not None else None,
+            source_refresh_token_id=previous.pk if previous is not None else None,
+            id_token=getattr(request, "smart_id_token", None),
         )
+        writes.tokens(new)
         writes.event(
             launch_id=launch_id, kind=LaunchEvent.Kind.TOKEN_ISSUED, detail=_issued(token, request, context)
         )
@@ -339,6 +359,11 @@ class SmartOAuth2Validator(OAuth2Validator):
             raise errors.InvalidGrantError(request=request) from error
         request.smart_code_consumed = True
         request.refresh_token_instance = None
+        issued = AccessToken(
+            user=request.user, application=request.client, scope=new.scope, expires=new.expires,
+            launch_context=context, launch_id=launch_id,
+        )  # fmt: skip
+        grant_cache.put(token["access_token"], issued)  # the app's first FHIR call needs no lookup here
 
     def _save_as_dot(self, token: dict[str, Any], request: Request, context: dict[str, Any]) -> None:
         """DOT's paths that reuse stored tokens, in its transaction, with the SMART context bound after."""

@@ -46,7 +46,6 @@ from smart.launch import (
     fhir_base_url,
     launch_check,
     launch_context_fields,
-    launch_use,
     patient_choice_get,
     patient_id_of,
     patient_search,
@@ -154,18 +153,26 @@ class SmartAuthorizationView(AuthorizationView):
 
     def authorize(self, params: dict[str, str], step: dict[str, Any]) -> HttpResponse:
         self.application: Application | None = None
+        # The launch timeline's events of this request: written with the code when one is issued (one
+        # batch), else at the end of the request.
+        self.events: list[dict[str, Any]] = []
         try:
             auth_request = self.authorization_request(params)
             if not step:
-                launch_event_record(
-                    launch=auth_request.launch,
-                    kind=LaunchEvent.Kind.AUTHORIZE_REQUEST,
-                    detail=authorize_params_shown(params),
+                self.record(
+                    auth_request.launch, LaunchEvent.Kind.AUTHORIZE_REQUEST, authorize_params_shown(params)
                 )
             return self.next_step(auth_request, step)
         except OAuthToolkitError as error:
             _record_authorize_error(params.get("launch"), error)
             return self.error_response(error, application=self.application)
+        finally:
+            for event in self.events:
+                launch_event_record(launch=event["launch_id"], kind=event["kind"], detail=event["detail"])
+
+    def record(self, launch: LaunchContext | None, kind: str, detail: dict[str, Any]) -> None:
+        if launch is not None:
+            self.events.append({"launch_id": launch.pk, "kind": kind, "detail": detail})
 
     def next_step(self, auth_request: AuthorizationRequest, step: dict[str, Any]) -> HttpResponse:
         selection = self.selection(auth_request, step)
@@ -352,10 +359,10 @@ class SmartAuthorizationView(AuthorizationView):
         step: dict[str, Any],
     ) -> HttpResponse:
         chosen = scopes_chosen(offered=scopes, choice=step["choice"]) if step["allow"] else []
-        launch_event_record(
-            launch=auth_request.launch,
-            kind=LaunchEvent.Kind.CONSENT,
-            detail={"allowed": bool(chosen), "offered": scopes, "granted": chosen},
+        self.record(
+            auth_request.launch,
+            LaunchEvent.Kind.CONSENT,
+            {"allowed": bool(chosen), "offered": scopes, "granted": chosen},
         )
         if not chosen:
             raise auth_request.error(errors.AccessDeniedError, "The user denied access.")
@@ -365,29 +372,24 @@ class SmartAuthorizationView(AuthorizationView):
     def issue(
         self, auth_request: AuthorizationRequest, selection: Selection, scopes: list[str]
     ) -> HttpResponse:
-        """Consume the EHR launch, bind the context to a new code, and redirect to the app."""
-        context, launch_pk = dict(selection.context), None
-        if auth_request.launch is not None:
-            launch = self.launch_used(auth_request)
-            context, launch_pk = launch_context_fields(launch), launch.pk
+        """Bind the context to a new code, using up the EHR launch, and redirect to the app.
+
+        The validator writes the code, the launch's use and this request's timeline events in one batch
+        (SmartOAuth2Validator._create_authorization_code)."""
+        launch = auth_request.launch
+        context = launch_context_fields(launch) if launch is not None else dict(selection.context)
         credentials = {
             **auth_request.credentials,
             "client": auth_request.application,  # validated above: oauthlib need not load it again
             "smart_context": context,
-            "smart_launch_id": launch_pk,
+            "smart_launch": launch,
             "smart_fhir_user": auth_request.fhir_user,
+            "smart_events": self.events,
         }
         uri, _headers, _body, _status = self.create_authorization_response(
             request=self.request, scopes=" ".join(scopes), credentials=credentials, allow=True
         )
         return self.redirect(uri, auth_request.application)
-
-    def launch_used(self, auth_request: AuthorizationRequest) -> LaunchContext:
-        """Use up the launch this request checked (launch_peek: this client, this user, not consumed)."""
-        try:
-            return launch_use(auth_request.launch)
-        except LaunchError as error:
-            raise auth_request.error(errors.InvalidRequestError, f"Invalid launch: {error}") from error
 
     def refuse_if_silent(self, auth_request: AuthorizationRequest, error: str) -> None:
         """prompt=none: the user cannot be asked, so the request fails (OpenID Connect Core §3.1.2.6)."""
