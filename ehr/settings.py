@@ -95,7 +95,10 @@ DATABASES = {
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         # Persistent connections: a new PostgreSQL connection per request costs far more than the request.
         conn_max_age=600,
-        conn_health_checks=True,
+        # A health check is a round trip to the database before every request's first query (as much as a
+        # token request's own statements); without it a connection that died (a database restart) fails one
+        # request and is then replaced. DB_HEALTH_CHECKS=1 trades that request for the round trips.
+        conn_health_checks=_env_bool("DB_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -14,7 +14,9 @@ JWK thumbprint as `kid`, so a relying party can still verify an id_token signed 
 import os
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -64,6 +66,12 @@ def inactive_dir(key_file: Path) -> Path:
 def key_id(pem: str) -> str:
     """The key's `kid` in DOT's JWKS (its RFC 7638 thumbprint)."""
     return jwk.JWK.from_pem(pem.encode()).thumbprint()
+
+
+@lru_cache(maxsize=4)
+def signing_key(pem: str) -> tuple[Any, str]:
+    """The parsed private key of a PEM and its `kid`, parsed once (each id_token is signed with it)."""
+    return serialization.load_pem_private_key(pem.encode(), password=None), key_id(pem)
 
 
 def private_key_generate() -> str:

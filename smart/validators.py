@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt as pyjwt
 from django.db import router, transaction
 from django.utils import timezone
 from jwcrypto import jwt
@@ -47,6 +48,7 @@ from smart.client_auth import (
 from smart.consent import REFRESH_SCOPES
 from smart.discovery import public_root
 from smart.events import launch_event_add, launch_event_record
+from smart.keys import signing_key
 from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url, launch_claim, launch_unusable
 from smart.models import Application, LaunchEvent
 from smart.rows import Batch, ClaimLost, Insert
@@ -485,12 +487,6 @@ class SmartOAuth2Validator(OAuth2Validator):
         id_token.update(**claims)
         if "nonce" not in id_token and request.nonce:
             id_token["nonce"] = request.nonce  # oauthlib bug #746, as DOT works around it
-        key = client.jwk_key  # DOT caches the parsed PEM (utils.jwk_from_pem)
-        header = {"typ": "JWT", "alg": client.algorithm}
-        if client.algorithm == Application.RS256_ALGORITHM:
-            header["kid"] = key.thumbprint()
-        signed = jwt.JWT(header=json.dumps(header, default=str), claims=json.dumps(id_token, default=str))
-        signed.make_signed_token(key)
         row = IDToken(
             user=request.user,
             scope=request.scope or " ".join(request.scopes),
@@ -503,7 +499,11 @@ class SmartOAuth2Validator(OAuth2Validator):
         else:
             row.save()
         request.access_token = request.id_token = row
-        return signed.serialize()
+        return _signed(id_token, client)
+
+    def get_claim_dict(self, request: Request) -> dict[str, Any]:
+        """DOT's, without its per-request inspection of get_additional_claims' signature."""
+        return {"sub": str(request.user.pk), **self.get_additional_claims(request)}
 
     def _get_client_by_audience(self, audience: str | list[str]) -> Application | None:
         """The app an id_token was issued to, when DOT reloads it to verify the token."""
@@ -613,6 +613,25 @@ def _issued(token: dict[str, Any], request: Request, context: dict[str, Any]) ->
         "id_token": "id_token" in token,
         **{name: context[name] for name in CONTEXT_FIELDS if name in context},
     }
+
+
+class _ClaimsEncoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        return str(o)  # as DOT serialises id_token claims (json.dumps(default=str))
+
+
+def _signed(claims: dict[str, Any], client: Application) -> str:
+    """The id_token as a compact JWS: RS256 with the server's key and its `kid` (checklist #54), else (an
+    app registered for HS256 in DOT's admin) DOT's signing with the app's own key."""
+    if client.algorithm != Application.RS256_ALGORITHM:
+        key = client.jwk_key
+        signed = jwt.JWT(header=json.dumps({"typ": "JWT", "alg": client.algorithm}),
+                         claims=json.dumps(claims, default=str))  # fmt: skip
+        signed.make_signed_token(key)
+        return signed.serialize()
+    private_key, kid = signing_key(oauth2_settings.OIDC_RSA_PRIVATE_KEY)
+    return pyjwt.encode(claims, private_key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"},
+                        json_encoder=_ClaimsEncoder)  # fmt: skip
 
 
 def _signs_rs256(client: Application) -> Application:
