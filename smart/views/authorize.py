@@ -81,6 +81,7 @@ class AuthorizationRequest:
     launch: LaunchContext | None
     patient_user_id: str | None
     fhir_user: str | None = None  # the user's own FHIR resource ("Practitioner/x"), resolved once
+    oauth_request: Any = None  # oauthlib's request, as its validation left it
 
     def error(self, kind: type[errors.OAuth2Error], description: str) -> OAuthToolkitError:
         """An error to redirect back to the client with the exact `state`."""
@@ -200,7 +201,8 @@ class SmartAuthorizationView(AuthorizationView):
         if not params.get("redirect_uri"):
             raise FatalClientError(error=errors.MissingRedirectURIError())
         requested, credentials = self.validate_params(params)
-        self.application = credentials.pop("request").client
+        oauth_request = credentials.pop("request")
+        self.application = oauth_request.client
         auth_request = AuthorizationRequest(params, self.application, credentials, [], None, None)
         if credentials.get("code_challenge_method") != "S256":
             raise auth_request.error(
@@ -220,7 +222,7 @@ class SmartAuthorizationView(AuthorizationView):
             has_launch=bool(launch),
         )
         return AuthorizationRequest(
-            params, self.application, credentials, offered, launch, patient_user_id, fhir_user
+            params, self.application, credentials, offered, launch, patient_user_id, fhir_user, oauth_request
         )
 
     def validate_params(self, params: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
@@ -377,18 +379,21 @@ class SmartAuthorizationView(AuthorizationView):
         The validator writes the code, the launch's use and this request's timeline events in one batch
         (SmartOAuth2Validator._create_authorization_code)."""
         launch = auth_request.launch
-        context = launch_context_fields(launch) if launch is not None else dict(selection.context)
-        credentials = {
-            **auth_request.credentials,
-            "client": auth_request.application,  # validated above: oauthlib need not load it again
-            "smart_context": context,
-            "smart_launch": launch,
-            "smart_fhir_user": auth_request.fhir_user,
-            "smart_events": self.events,
-        }
-        uri, _headers, _body, _status = self.create_authorization_response(
-            request=self.request, scopes=" ".join(scopes), credentials=credentials, allow=True
+        request = auth_request.oauth_request
+        request.scopes = scopes
+        request.user = self.request.user
+        request.smart_context = (
+            launch_context_fields(launch) if launch is not None else dict(selection.context)
         )
+        request.smart_launch = launch
+        request.smart_fhir_user = auth_request.fhir_user
+        request.smart_events = self.events
+        try:
+            uri = code_redirect(self.get_oauthlib_core().server, request)
+        except errors.OAuth2Error as error:
+            raise OAuthToolkitError(
+                error=error, redirect_uri=auth_request.credentials["redirect_uri"]
+            ) from error
         return self.redirect(uri, auth_request.application)
 
     def refuse_if_silent(self, auth_request: AuthorizationRequest, error: str) -> None:
@@ -416,6 +421,18 @@ class SmartAuthorizationView(AuthorizationView):
     def error_page(self, error: str, description: str, status: int = 400) -> HttpResponse:
         context = {"error": error, "description": description}
         return render(self.request, self.error_template_name, context, status=status)
+
+
+def code_redirect(server: Any, request: Any) -> str:
+    """The redirect back to the app with a new code: oauthlib's AuthorizationCodeGrant.create_authorization_
+    response after its validation, which authorization_request() has done on this very request (DOT's
+    create_authorization_response would parse and validate it all again)."""
+    grant_type = server.response_types["code"]
+    grant_type = getattr(grant_type, "_handler_for_request", lambda r: grant_type)(request)  # OIDC or OAuth
+    grant = grant_type.create_authorization_code(request)
+    grant_type.request_validator.save_authorization_code(request.client_id, grant, request)
+    headers, _body, _status = grant_type.prepare_authorization_response(request, grant, {}, None, 302)
+    return headers["Location"]
 
 
 def _record_authorize_error(launch_id: str | None, error: OAuthToolkitError) -> None:
