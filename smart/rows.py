@@ -3,9 +3,10 @@
 Building a statement through the ORM costs more CPU here than the database spends running it (0.3-0.5 ms a
 statement, docs/benchmarks-smart.md), and every launch runs the same dozen statements. `Columns` and `Insert`
 build their SQL once from the models' own metadata (table and column names, each field's preparation for the
-database and its converters back to Python) and reuse it. `Batch` sends a request's writes to PostgreSQL as
-one multi-statement round trip, which PostgreSQL runs as one transaction; elsewhere (SQLite, in-process and
-without round trips) it runs them one by one inside a transaction.
+database and its converters back to Python) and reuse it. On PostgreSQL they are sent with their values
+apart (server-side binding), so that with prepared statements on each is planned once per connection, and
+`Batch` pipelines a request's writes: one round trip, run by PostgreSQL as one transaction. Elsewhere
+(SQLite, in-process and without round trips) a batch runs statement by statement inside a transaction.
 
 Only what the hot paths need: model instances come back as the ORM would build them (`Model.from_db`, with
 joined rows cached on their relations as `select_related` does), so the rest of the code cannot tell.
@@ -194,8 +195,8 @@ class Batch:
             with connection.cursor() as cursor:
                 cursor.execute(*self.statements[0])
                 return [cursor.fetchall() if cursor.description else []]
-        if connection.vendor == "postgresql" and _client_side_binding(connection):
-            return _run_together(connection, self.statements)
+        if _pipelines(connection):
+            return _run_pipelined(connection, self.statements)
         with transaction.atomic(using=self.using), connection.cursor() as cursor:
             results = []
             for sql, params in self.statements:
@@ -205,7 +206,12 @@ class Batch:
 
 
 def fetch_one(sql: str, params: Sequence[Any], using: str) -> tuple[Any, ...] | None:
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    if _pipelines(connection):
+        (cursor,) = _bound_cursors(connection, 1)
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
@@ -248,21 +254,34 @@ def _converters(
     return found
 
 
-def _client_side_binding(connection: Any) -> bool:
-    """Django's default for psycopg 3: the values are merged into the text, so several statements may go in
-    one execute. With OPTIONS["server_side_binding"] each statement needs its own."""
-    return not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+def _pipelines(connection: Any) -> bool:
+    """PostgreSQL (with a libpq that has pipeline mode): fixed statements go with their values apart from the
+    text, so that with prepared statements on (OPTIONS["prepare_threshold"], which Django leaves off for the
+    sake of transaction-pooling proxies) each is parsed and planned once per connection instead of on every
+    use; and a batch is pipelined, all its statements in one round trip."""
+    if connection.vendor != "postgresql":
+        return False
+    from psycopg import Pipeline
+
+    return Pipeline.is_supported()
 
 
-def _run_together(connection: Any, statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
-    sql = ";\n".join(text for text, _ in statements)
-    params = [value for _, values in statements for value in values]
-    results: list[list[tuple[Any, ...]]] = []
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        raw = cursor.cursor  # psycopg's own cursor: one result set per statement
-        while True:
-            results.append(raw.fetchall() if raw.description else [])
-            if not raw.nextset():
-                break
-    return results
+def _bound_cursors(connection: Any, count: int) -> list[Any]:
+    """Cursors with server-side binding (Django's own psycopg cursor class for it), wrapped as Django wraps
+    every cursor (query logging, error translation)."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return [connection._prepare_cursor(ServerBindingCursor(connection.connection)) for _ in range(count)]
+
+
+def _run_pipelined(connection: Any, statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """All statements in one pipeline: one round trip, and (autocommit or not) one transaction, since
+    PostgreSQL runs what comes before a pipeline's Sync as one implicit transaction."""
+    cursors = _bound_cursors(connection, len(statements))
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        for cursor, (sql, params) in zip(cursors, statements, strict=True):
+            cursor.execute(sql, params)
+    return [cursor.fetchall() if cursor.description else [] for cursor in cursors]

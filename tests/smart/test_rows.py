@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -95,18 +95,26 @@ def test_insert_fills_defaults_and_refuses_unknown_columns(launch):
         Insert(LaunchEvent).statement({"launch_id": launch.pk, "colour": "red"}, "default")
 
 
-def test_a_batch_is_one_statement_on_postgresql(launch):
-    # when a batch of three writes runs
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_all_or_nothing():
+    # given a batch whose last write breaks a unique constraint
+    user = User.objects.create_user(f"rows-{uuid.uuid4().hex[:8]}")
+    app = Application.objects.create(
+        name="Atomic", client_type="public", authorization_grant_type="authorization-code"
+    )
+    taken = LaunchContext.objects.create(application=app, user=user, expires=timezone.now())
     batch = Batch("default")
-    for kind in ("a", "b", "c"):
-        batch.insert(Insert(LaunchEvent), {"launch_id": launch.pk, "kind": kind, "detail": {}})
-    with CaptureQueriesContext(connection) as queries:
+    batch.insert(Insert(LaunchEvent), {"launch_id": taken.pk, "kind": "first", "detail": {}})
+    values = {"application_id": app.pk, "user_id": user.pk, "launch": taken.launch, "expires": timezone.now()}
+    batch.insert(Insert(LaunchContext), values)
+
+    # when it runs, it fails
+    with pytest.raises(IntegrityError):
         batch.run()
 
-    # then all three rows exist; PostgreSQL got them in one round trip
-    assert sorted(LaunchEvent.objects.values_list("kind", flat=True)) == ["a", "b", "c"]
-    if connection.vendor == "postgresql":
-        assert len(queries) == 1
+    # then none of its writes stayed, and the connection is usable (not left in a broken transaction)
+    assert not LaunchEvent.objects.filter(launch=taken).exists()
+    assert LaunchContext.objects.count() == 1
 
 
 def test_claimed_row_lets_the_dependent_writes_happen(launch):
