@@ -140,7 +140,13 @@ def launch_url(launch: LaunchContext) -> str:
 
 def launch_check(*, launch_id: str, client: Application, user: AbstractBaseUser) -> LaunchContext:
     """The usable launch `launch_id` of this client and user, without consuming it; else LaunchError."""
-    launch = launch_get_by_token(launch_id)
+    return launch_verify(launch_get_by_token(launch_id), client=client, user=user)
+
+
+def launch_verify(
+    launch: LaunchContext | None, *, client: Application, user: AbstractBaseUser
+) -> LaunchContext:
+    """`launch` (as read for its `launch` value) if this client and user may use it now; else LaunchError."""
     if launch is None:
         raise LaunchError(LaunchErrorCode.UNKNOWN, "The launch is not known.")
     if launch.application_id != client.pk:

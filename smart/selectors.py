@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import router
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
-from smart.models import Application, UserFhirIdentity
+from smart.models import Application, LaunchContext, UserFhirIdentity
 from smart.rows import Columns, fetch_one, relate, table
 from smart.tokens import sha256_hex
 
@@ -23,6 +23,12 @@ _IDENTITY_JOIN = f"LEFT JOIN {table(UserFhirIdentity)} i ON i.user_id = u.{User.
 
 _APPLICATION = Columns([("a", Application)])
 _APPLICATION_SQL = f"SELECT {_APPLICATION.sql} FROM {table(Application)} a WHERE a.client_id = %s"
+
+_APPLICATION_LAUNCH = Columns([("a", Application), ("l", LaunchContext)])
+_APPLICATION_LAUNCH_SQL = (
+    f"SELECT {_APPLICATION_LAUNCH.sql} FROM {table(Application)} a "
+    f"LEFT JOIN {table(LaunchContext)} l ON l.launch = %s WHERE a.client_id = %s"
+)
 
 _GRANT = Columns([("g", Grant), ("a", Application), ("u", User), ("i", UserFhirIdentity)])
 _GRANT_SQL = (
@@ -57,6 +63,18 @@ def application_get(*, client_id: str) -> Application | None:
     using = router.db_for_read(Application)
     row = fetch_one(_APPLICATION_SQL, [client_id], using)
     return _APPLICATION.read(row, using)[0] if row else None
+
+
+def application_with_launch(
+    *, client_id: str, launch: str
+) -> tuple[Application | None, LaunchContext | None]:
+    """The app and the EHR launch an authorization request names, in one query (the launch whichever app it
+    was made for: the caller checks it belongs to this one)."""
+    if not client_id or "\x00" in client_id + launch:
+        return None, None
+    using = router.db_for_read(Application)
+    row = fetch_one(_APPLICATION_LAUNCH_SQL, [launch, client_id], using)
+    return _APPLICATION_LAUNCH.read(row, using) if row else (None, None)  # type: ignore[return-value]
 
 
 def grant_get(*, code: str) -> "Grant | None":

@@ -24,7 +24,9 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.views import AuthorizationView
+from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
 from smart.consent import (
     consent_items,
@@ -44,14 +46,15 @@ from smart.launch import (
     encounter_choice_get,
     encounter_search,
     fhir_base_url,
-    launch_check,
     launch_context_fields,
+    launch_verify,
     patient_choice_get,
     patient_id_of,
     patient_search,
     patients_recent,
 )
 from smart.models import Application, LaunchContext, LaunchEvent
+from smart.selectors import application_with_launch
 from smart.settings import smart_settings
 from smart.validators import SmartOAuth2Validator
 
@@ -200,7 +203,12 @@ class SmartAuthorizationView(AuthorizationView):
         """Validate the request: client and redirect URI (fatal), then PKCE S256, `aud`, `launch`, scopes."""
         if not params.get("redirect_uri"):
             raise FatalClientError(error=errors.MissingRedirectURIError())
-        requested, credentials = self.validate_params(params)
+        client, launch = None, None
+        if params.get("launch"):  # the app and the launch in one query; oauthlib then reuses the app
+            client, launch = application_with_launch(
+                client_id=params.get("client_id", ""), launch=params["launch"]
+            )
+        requested, credentials = self.validate_params(params, client)
         oauth_request = credentials.pop("request")
         self.application = oauth_request.client
         auth_request = AuthorizationRequest(params, self.application, credentials, [], None, None)
@@ -212,7 +220,7 @@ class SmartAuthorizationView(AuthorizationView):
             raise auth_request.error(
                 errors.InvalidRequestError, f"aud must be the FHIR base URL {fhir_base_url()}."
             )
-        launch = self.launch_peek(auth_request, params.get("launch"))
+        launch = self.launch_peek(auth_request, params.get("launch"), launch)
         fhir_user = smart_settings.FHIR_USER_RESOLVER(self.request.user)
         patient_user_id = patient_id_of(fhir_user)
         offered = scopes_offered(
@@ -225,14 +233,25 @@ class SmartAuthorizationView(AuthorizationView):
             params, self.application, credentials, offered, launch, patient_user_id, fhir_user, oauth_request
         )
 
-    def validate_params(self, params: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-        """oauthlib's validation of the parameters, however they arrived (DOT reads only the request)."""
+    def validate_params(
+        self, params: dict[str, str], client: Application | None = None
+    ) -> tuple[list[str], dict[str, Any]]:
+        """oauthlib's validation of the parameters, however they arrived (DOT reads only the request); with
+        the client already read, oauthlib's validator uses it instead of reading it again.
+
+        As oauthlib's AuthorizationEndpoint.validate_authorization_request, which makes the request itself."""
         core = self.get_oauthlib_core()
-        uri = f"{self.request.path}?{urlencode(params)}"
+        request = Request(
+            f"{self.request.path}?{urlencode(params)}",
+            http_method="GET",
+            headers=core.extract_headers(self.request),
+        )
+        request.scopes = scope_to_list(request.scope)
+        request.client = client
+        server = core.server
+        grant_type = server.response_types.get(request.response_type, server.default_response_type_handler)
         try:
-            return core.server.validate_authorization_request(
-                uri, http_method="GET", headers=core.extract_headers(self.request)
-            )
+            return grant_type.validate_authorization_request(request)
         except errors.FatalClientError as error:
             raise FatalClientError(error=error) from error
         except (errors.UnauthorizedClientError, errors.UnsupportedResponseTypeError) as error:
@@ -246,12 +265,15 @@ class SmartAuthorizationView(AuthorizationView):
         except errors.OAuth2Error as error:
             raise OAuthToolkitError(error=error) from error
 
-    def launch_peek(self, auth_request: AuthorizationRequest, launch_id: str | None) -> LaunchContext | None:
-        """The EHR launch named by `launch`, still unconsumed (it is consumed when the code is issued)."""
+    def launch_peek(
+        self, auth_request: AuthorizationRequest, launch_id: str | None, found: LaunchContext | None
+    ) -> LaunchContext | None:
+        """The EHR launch named by `launch` (`found` with the app), still unconsumed (it is consumed when the
+        code is issued)."""
         if not launch_id:
             return None
         try:
-            return launch_check(launch_id=launch_id, client=auth_request.application, user=self.request.user)
+            return launch_verify(found, client=auth_request.application, user=self.request.user)
         except LaunchError as error:
             raise auth_request.error(errors.InvalidRequestError, f"Invalid launch: {error}") from error
 
