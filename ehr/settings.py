@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ehr.auth.SessionUserMiddleware",  # Django's AuthenticationMiddleware, for ehr.auth's backend
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -149,6 +149,12 @@ LOGOUT_REDIRECT_URL = "ehr:login"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# Django's database sessions with the user as a column: a signed-in request reads its session, user and fhirUser
+# link with one statement (ehr.sessions), and the backend hands that user to Django's own checks (ehr.auth).
+# The only backend: a second one would hash every failed login's password twice.
+SESSION_ENGINE = "ehr.sessions"
+AUTHENTICATION_BACKENDS = ["ehr.auth.SessionUserBackend"]
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
