@@ -269,7 +269,7 @@ def used_from_output(text: str) -> int | None:
     return int(match[1]) if match else None
 
 
-def bodies_needed(rps_estimate: float, duration_s: float, *, margin: float = 1.6, floor: int = 200) -> int:
+def bodies_needed(rps_estimate: float, duration_s: float, *, margin: float = 2.0, floor: int = 200) -> int:
     """How many unique bodies a run of `duration_s` at about `rps_estimate` req/s needs, with room to spare."""
     return max(floor, int(rps_estimate * duration_s * margin) + 50)
 

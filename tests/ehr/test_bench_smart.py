@@ -51,7 +51,7 @@ def test_bodies_lua_and_used():
 
 
 def test_bodies_needed():
-    assert sc.bodies_needed(100, 5) == 850
+    assert sc.bodies_needed(100, 5) == 1050
     assert sc.bodies_needed(1, 1) == 200
 
 
