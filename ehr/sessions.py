@@ -22,7 +22,7 @@ from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db import connections, router
 from django.utils import timezone
 
-from smart.rows import Columns, fetch_one, quote, relate, table
+from smart.rows import Columns, quote, relate, table
 
 if TYPE_CHECKING:  # a model module: importing it needs the app registry, which SESSION_ENGINE may precede
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -42,8 +42,7 @@ class SessionStore(db.SessionStore):
         read = _session_read()
         using = router.db_for_read(self.model)
         try:
-            row = fetch_one(read.sql, [self.session_key, _now(self.model, using)], using)
-            found = read.columns.read(row, using) if row is not None else None
+            found = read.columns.fetch(read.sql, [self.session_key, _now(self.model, using)], using)
         except SuspiciousOperation as e:  # as Django's store: log it and start a new session
             logging.getLogger(f"django.security.{e.__class__.__name__}").warning(str(e))
             found = None

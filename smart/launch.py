@@ -26,7 +26,7 @@ from smart.discovery import style_url
 from smart.error_codes import LaunchErrorCode
 from smart.events import launch_event_add
 from smart.models import Application, LaunchContext, LaunchEvent
-from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, fetch_one, table
+from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, table
 from smart.scopes import parse_scopes
 from smart.settings import smart_settings
 
@@ -200,9 +200,8 @@ def launch_get_by_token(launch_id: str) -> LaunchContext | None:
     """The launch with this opaque `launch` value (one fixed query: /authorize reads it on every launch)."""
     if not launch_id or "\x00" in launch_id:
         return None
-    using = router.db_for_read(LaunchContext)
-    row = fetch_one(_LAUNCH_SQL, [launch_id], using)
-    return _LAUNCH.read(row, using)[0] if row else None  # type: ignore[return-value]
+    found = _LAUNCH.fetch(_LAUNCH_SQL, [launch_id], router.db_for_read(LaunchContext))
+    return found[0] if found else None  # type: ignore[return-value]
 
 
 def launch_context_fields(launch: LaunchContext) -> dict[str, Any]:

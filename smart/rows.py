@@ -54,6 +54,11 @@ class Columns:
             f"{alias}.{quote(field.column)}" for alias, model in self.tables for field in _fields(model)
         )
 
+    def fetch(self, sql: str, params: Sequence[Any], using: str) -> tuple[Model | None, ...] | None:
+        """The first row `sql` (which selects `self.sql`) finds, read into instances; None if it finds none."""
+        row = fetch_one(sql, params, using)
+        return self.read(row, using) if row is not None else None
+
     def read(self, row: Sequence[Any], using: str) -> tuple[Model | None, ...]:
         values = list(row)
         connection = connections[using]

@@ -11,7 +11,7 @@ from django.db import router
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from smart.models import Application, LaunchContext, UserFhirIdentity
-from smart.rows import Columns, fetch_one, relate, table
+from smart.rows import Columns, relate, table
 from smart.tokens import sha256_hex
 
 AccessToken = get_access_token_model()
@@ -60,9 +60,8 @@ def application_get(*, client_id: str) -> Application | None:
     """The registered app with this client_id (enabled or not), or None."""
     if not client_id or "\x00" in client_id:  # no client_id holds a NUL; PostgreSQL refuses to compare one
         return None
-    using = router.db_for_read(Application)
-    row = fetch_one(_APPLICATION_SQL, [client_id], using)
-    return _APPLICATION.read(row, using)[0] if row else None
+    found = _APPLICATION.fetch(_APPLICATION_SQL, [client_id], router.db_for_read(Application))
+    return found[0] if found else None  # type: ignore[return-value]
 
 
 def application_with_launch(
@@ -72,20 +71,20 @@ def application_with_launch(
     was made for: the caller checks it belongs to this one)."""
     if not client_id or "\x00" in client_id + launch:
         return None, None
-    using = router.db_for_read(Application)
-    row = fetch_one(_APPLICATION_LAUNCH_SQL, [launch, client_id], using)
-    return _APPLICATION_LAUNCH.read(row, using) if row else (None, None)  # type: ignore[return-value]
+    found = _APPLICATION_LAUNCH.fetch(
+        _APPLICATION_LAUNCH_SQL, [launch, client_id], router.db_for_read(Application)
+    )
+    return found or (None, None)  # type: ignore[return-value]
 
 
 def grant_get(*, code: str) -> "Grant | None":
     """The grant of an authorization code, with its app, user and the user's fhirUser link loaded."""
     if "\x00" in code:
         return None
-    using = router.db_for_read(Grant)
-    row = fetch_one(_GRANT_SQL, [code], using)
-    if row is None:
+    found = _GRANT.fetch(_GRANT_SQL, [code], router.db_for_read(Grant))
+    if found is None:
         return None
-    grant, application, user, identity = _GRANT.read(row, using)
+    grant, application, user, identity = found
     relate(grant, "application", application)
     relate(grant, "user", _with_identity(user, identity))
     return grant
@@ -94,11 +93,10 @@ def grant_get(*, code: str) -> "Grant | None":
 def refresh_token_get(*, raw: str) -> "RefreshToken | None":
     """The refresh token with this value (the live one, else the latest revoked), with its access token, user
     and the user's fhirUser link loaded."""
-    using = router.db_for_read(RefreshToken)
-    row = fetch_one(_REFRESH_SQL, [sha256_hex(raw)], using)
-    if row is None:
+    found = _REFRESH.fetch(_REFRESH_SQL, [sha256_hex(raw)], router.db_for_read(RefreshToken))
+    if found is None:
         return None
-    token, access_token, user, identity = _REFRESH.read(row, using)
+    token, access_token, user, identity = found
     relate(token, "access_token", access_token)
     relate(token, "user", _with_identity(user, identity))
     return token
@@ -106,11 +104,10 @@ def refresh_token_get(*, raw: str) -> "RefreshToken | None":
 
 def access_token_get(*, raw: str) -> "AccessToken | None":
     """The access token with this value, with its app, user and the user's fhirUser link loaded."""
-    using = router.db_for_read(AccessToken)
-    row = fetch_one(_ACCESS_SQL, [sha256_hex(raw)], using)
-    if row is None:
+    found = _ACCESS.fetch(_ACCESS_SQL, [sha256_hex(raw)], router.db_for_read(AccessToken))
+    if found is None:
         return None
-    token, application, user, identity = _ACCESS.read(row, using)
+    token, application, user, identity = found
     relate(token, "application", application)
     relate(token, "user", _with_identity(user, identity) if user is not None else None)
     return token
