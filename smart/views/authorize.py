@@ -47,6 +47,7 @@ from smart.launch import (
     encounter_search,
     fhir_base_url,
     launch_context_fields,
+    launch_get_by_token,
     launch_verify,
     patient_choice_get,
     patient_id_of,
@@ -168,7 +169,7 @@ class SmartAuthorizationView(AuthorizationView):
                 )
             return self.next_step(auth_request, step)
         except OAuthToolkitError as error:
-            _record_authorize_error(params.get("launch"), error)
+            self.record_error(params.get("launch"), error)
             return self.error_response(error, application=self.application)
         finally:
             for event in self.events:
@@ -177,6 +178,12 @@ class SmartAuthorizationView(AuthorizationView):
     def record(self, launch: LaunchContext | None, kind: str, detail: dict[str, Any]) -> None:
         if launch is not None:
             self.events.append({"launch_id": launch.pk, "kind": kind, "detail": detail})
+
+    def record_error(self, launch_id: str | None, error: OAuthToolkitError) -> None:
+        """Put an authorize error on the timeline of the launch it names, if it names a real one."""
+        oauthlib_error = error.oauthlib_error
+        detail = {"error": oauthlib_error.error, "error_description": oauthlib_error.description or ""}
+        self.record(launch_get_by_token(launch_id or ""), LaunchEvent.Kind.AUTHORIZE_ERROR, detail)
 
     def next_step(self, auth_request: AuthorizationRequest, step: dict[str, Any]) -> HttpResponse:
         selection = self.selection(auth_request, step)
@@ -455,14 +462,6 @@ def code_redirect(server: Any, request: Any) -> str:
     grant_type.request_validator.save_authorization_code(request.client_id, grant, request)
     headers, _body, _status = grant_type.prepare_authorization_response(request, grant, {}, None, 302)
     return headers["Location"]
-
-
-def _record_authorize_error(launch_id: str | None, error: OAuthToolkitError) -> None:
-    """Put an authorize error on the timeline of the launch it names, if it names a real one."""
-    launch = LaunchContext.objects.filter(launch=launch_id).first() if launch_id else None
-    oauthlib_error = error.oauthlib_error
-    detail = {"error": oauthlib_error.error, "error_description": oauthlib_error.description or ""}
-    launch_event_record(launch=launch, kind=LaunchEvent.Kind.AUTHORIZE_ERROR, detail=detail)
 
 
 def _csrf_protected(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called

@@ -51,3 +51,17 @@ def test_timeline_records_authorize_errors(smart_app, public_app, clinician):
     assert events[-1].kind == "authorize-error"
     assert events[-1].detail["error"] == "invalid_request"
     assert "aud" in events[-1].detail["error_description"]
+
+
+def test_an_error_after_the_request_is_recorded_after_it(smart_app, public_app, clinician):
+    # given a launch whose app asks only for a scope no one gets through /authorize
+    launch = launch_create(client=public_app, user=clinician, patient_id="pat-1")
+    smart = smart_app(public_app, user=clinician)
+
+    # when it authorizes
+    response = smart.authorize("system/Patient.rs", launch=launch.launch)
+
+    # then it is refused, and the timeline shows the request, then the error
+    assert "error=invalid_scope" in response["Location"]
+    kinds = [e.kind for e in launch_events(launch)]
+    assert kinds == ["launch-created", "authorize-request", "authorize-error"]
