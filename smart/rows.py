@@ -53,6 +53,11 @@ class Columns:
         self.sql = ", ".join(
             f"{alias}.{quote(field.column)}" for alias, model in self.tables for field in _fields(model)
         )
+        # per model: its columns' attribute names and where its primary key is among them
+        self._layout = [
+            (model, [f.attname for f in _fields(model)], _fields(model).index(model._meta.pk))
+            for _alias, model in self.tables
+        ]
 
     def fetch(self, sql: str, params: Sequence[Any], using: str) -> tuple[Model | None, ...] | None:
         """The first row `sql` (which selects `self.sql`) finds, read into instances; None if it finds none."""
@@ -67,15 +72,10 @@ class Columns:
                 values[index] = converter(values[index], expression, connection)
         instances: list[Model | None] = []
         start = 0
-        for _alias, model in self.tables:
-            fields = _fields(model)
-            chunk = values[start : start + len(fields)]
-            start += len(fields)
-            pk_index = fields.index(model._meta.pk)
-            if chunk[pk_index] is None:
-                instances.append(None)
-            else:
-                instances.append(model.from_db(using, [f.attname for f in fields], chunk))
+        for model, attnames, pk_index in self._layout:
+            chunk = values[start : start + len(attnames)]
+            start += len(attnames)
+            instances.append(None if chunk[pk_index] is None else model.from_db(using, attnames, chunk))
         return tuple(instances)
 
 
@@ -98,6 +98,7 @@ class Insert:
     def __init__(self, model: type[Model], *, returning: str | None = None) -> None:
         self.model = model
         self.fields = [f for f in _fields(model) if not (f.primary_key and _is_auto(f))]
+        self.names = {f.attname for f in self.fields} | {f.name for f in self.fields}
         columns = ", ".join(quote(f.column) for f in self.fields)
         self.head = f"INSERT INTO {table(model)} ({columns}) "
         self.tail = f" RETURNING {quote(model._meta.get_field(returning).column)}" if returning else ""
@@ -106,7 +107,7 @@ class Insert:
         self, values: dict[str, Any], using: str, *, where: SQL | None = None
     ) -> tuple[str, list[Any]]:
         """The INSERT and its parameters; with `where`, the row is inserted only if that condition holds."""
-        unknown = set(values) - {f.attname for f in self.fields} - {f.name for f in self.fields}
+        unknown = values.keys() - self.names
         if unknown:
             raise TypeError(f"{self.model.__name__} has no column for {sorted(unknown)}")
         connection = connections[using]
