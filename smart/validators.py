@@ -1,15 +1,17 @@
 """Provides SmartOAuth2Validator: django-oauth-toolkit's request validator with the SMART rules.
 
-Seams used are those STACK.md §2 verified: the launch context travels /authorize -> `credentials` ->
-`save_authorization_code` (Grant.launch_context) -> `validate_code` -> `_save_bearer_token` (token
+Seams used are those STACK.md §2 verified: the launch context travels /authorize -> the oauthlib request ->
+`save_authorization_code` (Grant.launch_context) -> `validate_code` -> `save_bearer_token` (token
 launch_context and top-level token-response fields) and on refresh `validate_refresh_token`; private_key_jwt
 plugs into `authenticate_client` (§2.11); the `fhirUser` claim needs `oidc_claim_scope` (§2.4).
 
-A token request reads each row once and writes in one transaction (docs/benchmarks-smart.md). oauthlib asks
-for the authorization code's grant up to seven times and DOT reads it each time, and DOT reads back the
-id_token it has just signed; here the grant, the refresh token and the user's fhirUser are loaded once per
-request and kept on the oauthlib `Request` (never beyond it). The code's deletion, the id_token row, the
-tokens with their launch context and the timeline event are written together by `save_bearer_token`.
+A request reads each row once, with one fixed statement (smart.selectors), and writes in one batch
+(smart.rows.Batch; docs/benchmarks-smart.md). oauthlib asks for the authorization code's grant up to seven
+times and DOT reads it each time, and DOT reads back the id_token it has just signed; here the grant, the
+refresh token and the user's fhirUser are loaded once per request and kept on the oauthlib `Request` (never
+beyond it). /authorize writes the code with the launch's use and its timeline events
+(`_create_authorization_code`); the token endpoint writes the code's deletion or the refresh token's
+rotation, the id_token row, the tokens with their launch context and the timeline event (`save_bearer_token`).
 """
 
 import json
