@@ -47,6 +47,17 @@ _REFRESH_SQL = (
     "WHERE r.token_checksum = %s ORDER BY r.revoked DESC NULLS FIRST LIMIT 1"
 )
 
+_APPLICATION_REFRESH = Columns(
+    [("a", Application), ("r", RefreshToken), ("t", AccessToken), ("u", User), ("i", UserFhirIdentity)]
+)
+_APPLICATION_REFRESH_SQL = (
+    f"SELECT {_APPLICATION_REFRESH.sql} FROM {table(Application)} a "
+    f"LEFT JOIN {table(RefreshToken)} r ON r.token_checksum = %s "
+    f"LEFT JOIN {table(AccessToken)} t ON t.id = r.access_token_id "
+    f"LEFT JOIN {table(User)} u ON u.{User._meta.pk.column} = r.user_id {_IDENTITY_JOIN} "
+    "WHERE a.client_id = %s ORDER BY r.revoked DESC NULLS FIRST LIMIT 1"
+)
+
 _ACCESS = Columns([("t", AccessToken), ("a", Application), ("u", User), ("i", UserFhirIdentity)])
 _ACCESS_SQL = (
     f"SELECT {_ACCESS.sql} FROM {table(AccessToken)} t "
@@ -100,6 +111,25 @@ def refresh_token_get(*, raw: str) -> "RefreshToken | None":
     relate(token, "access_token", access_token)
     relate(token, "user", _with_identity(user, identity))
     return token
+
+
+def application_with_refresh_token(
+    *, client_id: str, raw: str
+) -> tuple[Application | None, "RefreshToken | None"]:
+    """The app and the refresh token a refresh request presents, in one query (the token whichever app it
+    was issued to: the caller checks), loaded as refresh_token_get loads it."""
+    if not client_id or "\x00" in client_id:
+        return None, None
+    found = _APPLICATION_REFRESH.fetch(
+        _APPLICATION_REFRESH_SQL, [sha256_hex(raw), client_id], router.db_for_read(Application)
+    )
+    if found is None:
+        return None, None
+    application, token, access_token, user, identity = found
+    if token is not None:
+        relate(token, "access_token", access_token)
+        relate(token, "user", _with_identity(user, identity))
+    return application, token  # type: ignore[return-value]
 
 
 def access_token_get(*, raw: str) -> "AccessToken | None":

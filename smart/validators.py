@@ -55,7 +55,12 @@ from smart.launch import CONTEXT_FIELDS, fhir_base_url, fhir_user_url, launch_cl
 from smart.models import Application, LaunchEvent
 from smart.rows import Batch, ClaimLost, Insert
 from smart.scopes import intersect_scopes, parse_scope, parse_scopes, scope_covered
-from smart.selectors import application_get, grant_get, refresh_token_get
+from smart.selectors import (
+    application_get,
+    application_with_refresh_token,
+    grant_get,
+    refresh_token_get,
+)
 from smart.settings import smart_settings
 from smart.tokens import (
     CODE_HASH_KEY,
@@ -93,7 +98,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         metadata document URLs, which SMART does not use."""
         client = request.client
         if not (isinstance(client, Application) and client.client_id == client_id):
-            client = application_get(client_id=client_id)
+            client = _application_with_row(client_id, request)
         if client is None or not client.enabled:
             request.client = None
             return None
@@ -288,7 +293,7 @@ class SmartOAuth2Validator(OAuth2Validator):
         """DOT 3.4.1's check (reuse detection, lifetime, client binding), reading the token with its access
         token, its user and the user's fhirUser link in one query; plus the launch context, read before
         rotation revokes the token."""
-        token = refresh_token_get(raw=refresh_token)
+        token = _refresh_token(request, refresh_token)
         if token is None or not _refresh_token_usable(token):
             return False
         if token.application_id != client.pk or not token.user.is_active:
@@ -524,6 +529,28 @@ def _grant(request: Request, code: str | None) -> "Grant | None":
     if grant is not None and request.client is None and request.client_id == grant.application.client_id:
         request.client = grant.application
     return grant
+
+
+def _application_with_row(client_id: str, request: Request) -> Application | None:
+    """The app a token request names, read with the row the request presents when that saves a query: a
+    code's grant already read (its app, if it is this one), or the refresh token, read here with the app."""
+    if request.grant_type == "authorization_code":
+        grant = _grant(request, request.code)
+        if grant is not None and grant.application.client_id == client_id:
+            return grant.application
+    elif request.grant_type == "refresh_token" and request.refresh_token:
+        application, token = application_with_refresh_token(client_id=client_id, raw=request.refresh_token)
+        request.smart_refresh_token = (request.refresh_token, token)
+        return application
+    return application_get(client_id=client_id)
+
+
+def _refresh_token(request: Request, raw: str) -> "RefreshToken | None":
+    """The refresh token `raw`, as read with the app if it was (_application_with_row), else read now."""
+    cached = getattr(request, "smart_refresh_token", None)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    return refresh_token_get(raw=raw)
 
 
 def _client_grant(request: Request, code: str, client: Application | None = None) -> "Grant":
