@@ -19,10 +19,10 @@ from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import CreateError
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.db import connections, router
+from django.db import router
 from django.utils import timezone
 
-from smart.rows import Columns, quote, relate, table
+from smart.rows import Columns, prepared, quote, relate, table
 
 if TYPE_CHECKING:  # a model module: importing it needs the app registry, which SESSION_ENGINE may precede
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -42,7 +42,11 @@ class SessionStore(db.SessionStore):
         read = _session_read()
         using = router.db_for_read(self.model)
         try:
-            found = read.columns.fetch(read.sql, [self.session_key, _now(self.model, using)], using)
+            found = read.columns.fetch(
+                read.sql,
+                [self.session_key, prepared(self.model, "expire_date", timezone.now(), using)],
+                using,
+            )
         except SuspiciousOperation as e:  # as Django's store: log it and start a new session
             logging.getLogger(f"django.security.{e.__class__.__name__}").warning(str(e))
             found = None
@@ -113,11 +117,6 @@ def _user_pk(data: dict[str, Any]) -> Any:
         return get_user_model()._meta.pk.to_python(value)
     except ValidationError:
         return None
-
-
-def _now(model: Any, using: str) -> Any:
-    """Now, as the session's expiry column stores it (SQLite: text), for comparing in raw SQL."""
-    return model._meta.get_field("expire_date").get_db_prep_value(timezone.now(), connections[using])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connections, router
+from django.db import router
 from django.db.models import QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
@@ -26,7 +26,7 @@ from smart.discovery import style_url
 from smart.error_codes import LaunchErrorCode
 from smart.events import launch_event_add
 from smart.models import Application, LaunchContext, LaunchEvent
-from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, table
+from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, prepared, table
 from smart.scopes import parse_scopes
 from smart.settings import smart_settings
 
@@ -179,8 +179,7 @@ def launch_use(launch: LaunchContext) -> LaunchContext:
 def launch_claim(launch: LaunchContext) -> Claim:
     """The use of a launch, for the batch that issues its code (smart.rows.Claim): single use, so of
     concurrent uses exactly one claims it, and an expired launch is claimed by none."""
-    connection = connections[router.db_for_write(LaunchContext)]
-    now = LaunchContext._meta.get_field("consumed").get_db_prep_save(timezone.now(), connection)
+    now = prepared(LaunchContext, "consumed", timezone.now(), router.db_for_write(LaunchContext))
     usable = SQL("id = %s AND consumed IS NULL AND expires > %s", (launch.pk, now))
     statement = f"UPDATE {table(LaunchContext)} SET consumed = %s WHERE {usable.text} RETURNING id"
     return Claim(LaunchContext, usable, SQL(statement, (now, *usable.params)))

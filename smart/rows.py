@@ -222,11 +222,10 @@ def fetch_one(sql: str, params: Sequence[Any], using: str) -> tuple[Any, ...] | 
         return cursor.fetchone()
 
 
-def execute(sql: str, params: Sequence[Any], using: str) -> int:
-    """Run one statement; the number of rows it changed."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+def prepared(model: type[Model], name: str, value: Any, using: str) -> Any:
+    """A value as the model's field sends it to the database, for a parameter of fixed SQL (SQLite keeps
+    datetimes and UUIDs as text)."""
+    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
 
 
 # ---------------------------------------------------------------- internals

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connections, router
+from django.db import router
 from django.db.models.signals import post_delete
 from django.utils import timezone
 from oauth2_provider.models import (
@@ -30,7 +30,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from smart.events import launch_event_add
 from smart.models import Application
-from smart.rows import SQL, Batch, Claim, ClaimLost, Insert, table
+from smart.rows import SQL, Batch, Claim, ClaimLost, Insert, prepared, table
 from smart.settings import smart_settings
 
 AccessToken = get_access_token_model()
@@ -101,7 +101,7 @@ class TokenWrites:
         self.lost: Exception | None = None
         claim = None
         if grant_id is not None:
-            claim = _code_claim(grant_id, self.using)
+            claim = _code_claim(grant_id)
             self.lost = CodeAlreadyUsed(grant_id)
         elif previous is not None:
             claim = _refresh_token_claim(previous, self.using)
@@ -125,7 +125,8 @@ class TokenWrites:
                 where=self.batch.gate,
             )  # fmt: skip
             id_token_id = SQL(
-                f"(SELECT id FROM {table(IDToken)} WHERE jti = %s)", (_prep(IDToken, "jti", jti, self.using),)
+                f"(SELECT id FROM {table(IDToken)} WHERE jti = %s)",
+                (prepared(IDToken, "jti", jti, self.using),),
             )
         access_checksum = sha256_hex(new.access_token)
         shared = {"user_id": new.user_id, "application_id": new.client.pk, "resource": new.resource,
@@ -159,7 +160,7 @@ class TokenWrites:
         ):
             self.batch.add(
                 f"UPDATE {table(Application)} SET last_used = %s WHERE id = %s",
-                [_prep(Application, "last_used", now, self.using), client.pk],
+                [prepared(Application, "last_used", now, self.using), client.pk],
             )
             client.last_used = now
 
@@ -174,7 +175,7 @@ class TokenWrites:
             post_delete.send(sender=AccessToken, instance=token, using=self.using, origin=token)
 
 
-def _code_claim(grant_id: int, using: str) -> Claim:
+def _code_claim(grant_id: int) -> Claim:
     """Delete the authorization code (single use)."""
     return Claim(
         Grant,
@@ -189,7 +190,10 @@ def _refresh_token_claim(previous: Any, using: str) -> Claim:
         "id = %s AND revoked IS NULL AND access_token_id = %s", (previous.pk, previous.access_token_id)
     )
     now = timezone.now()
-    revoked, updated = _prep(RefreshToken, "revoked", now, using), _prep(RefreshToken, "updated", now, using)
+    revoked, updated = (
+        prepared(RefreshToken, "revoked", now, using),
+        prepared(RefreshToken, "updated", now, using),
+    )
     return Claim(
         RefreshToken,
         live,
@@ -204,11 +208,6 @@ def _refresh_token_claim(previous: Any, using: str) -> Claim:
 def _stored(raw: str) -> str:
     """The token column's value: blank when tokens are stored hashed only (RFC 9700, DOT's setting)."""
     return "" if oauth2_settings.COMPLIANT_BCP_RFC9700_TOKEN_STORAGE else raw
-
-
-def _prep(model: Any, name: str, value: Any, using: str) -> Any:
-    """A value as the field sends it to the database (SQLite keeps datetimes and UUIDs as text)."""
-    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
 
 
 def tokens_revoke_for_code(code: str) -> int:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, router
+from django.db import router
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from smart.events import launch_event_add
 from smart.models import Application, LaunchEvent
-from smart.rows import Batch, table
+from smart.rows import Batch, prepared, table
 from smart.settings import smart_settings
 from smart.tokens import sha256_hex
 
@@ -43,8 +43,7 @@ class Usage:
         """Add the last-use writes that are due to the batch."""
         now = timezone.now()
         resolution = timedelta(seconds=smart_settings.LAST_USED_RESOLUTION_SECONDS)
-        connection = connections[batch.using]
-        stamp = AccessToken._meta.get_field("last_used").get_db_prep_save(now, connection)
+        stamp = prepared(AccessToken, "last_used", now, batch.using)
         if self.token_last_used is None or now - self.token_last_used >= resolution:
             batch.add(f"UPDATE {table(AccessToken)} SET last_used = %s WHERE token_checksum = %s",
                       [stamp, self.token_checksum])  # fmt: skip
