@@ -14,10 +14,11 @@ joined rows cached on their relations as `select_related` does), so the rest of 
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
@@ -98,6 +99,7 @@ class Insert:
     def __init__(self, model: type[Model], *, returning: str | None = None) -> None:
         self.model = model
         self.fields = [f for f in _fields(model) if not (f.primary_key and _is_auto(f))]
+        self._prepared_as = [(f, _preparation(f)) for f in self.fields]
         self.names = {f.attname for f in self.fields} | {f.name for f in self.fields}
         columns = ", ".join(quote(f.column) for f in self.fields)
         self.head = f"INSERT INTO {table(model)} ({columns}) "
@@ -111,24 +113,29 @@ class Insert:
         if unknown:
             raise TypeError(f"{self.model.__name__} has no column for {sorted(unknown)}")
         connection = connections[using]
-        now = None
+        now = now_prepared = None
         holders, params = [], []
-        for field in self.fields:
+        for field, preparation in self._prepared_as:
             if field.attname in values:
                 value = values[field.attname]
             elif field.name in values:
                 value = values[field.name]
                 value = value.pk if isinstance(value, Model) else value
             elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-                value = now = now or timezone.now()
+                if now is None:
+                    now = timezone.now()
+                    now_prepared = connection.ops.adapt_datetimefield_value(now)
+                holders.append("%s")
+                params.append(now_prepared)
+                continue
             else:
                 value = field.get_default()
             if isinstance(value, SQL):
                 holders.append(value.text)
                 params.extend(value.params)
-            else:
-                holders.append("%s")
-                params.append(field.get_db_prep_save(value, connection))
+                continue
+            holders.append("%s")
+            params.append(_db_value(field, preparation, value, connection))
         if where is None:
             return f"{self.head}VALUES ({', '.join(holders)}){self.tail}", params
         sql = f"{self.head}SELECT {', '.join(holders)} WHERE {where.text}{self.tail}"
@@ -225,10 +232,46 @@ def fetch_one(sql: str, params: Sequence[Any], using: str) -> tuple[Any, ...] | 
 def prepared(model: type[Model], name: str, value: Any, using: str) -> Any:
     """A value as the model's field sends it to the database, for a parameter of fixed SQL (SQLite keeps
     datetimes and UUIDs as text)."""
-    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
+    field = model._meta.get_field(name)
+    return _db_value(field, _preparation(field), value, connections[using])
 
 
 # ---------------------------------------------------------------- internals
+
+
+# Field classes whose preparation for the database (Field.get_db_prep_save) gives back a value of this type
+# unchanged: the field's own conversion (str(), int(), bool()) does nothing to it on any backend. Exact classes
+# only, as a subclass may prepare values its own way. A datetime field adapts an aware datetime as the backend
+# does, skipping its checks for naive values and strings.
+_UNCHANGED: dict[type[Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.URLField: str,
+    models.BooleanField: bool,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.AutoField: int,
+    models.BigAutoField: int,
+    models.DateTimeField: datetime,
+}
+
+
+@cache
+def _preparation(field: Field) -> type | None:
+    """The type of value `field` passes to the database as it is (a foreign key: its target's), or None."""
+    if field.many_to_one or field.one_to_one:
+        field = field.target_field
+    return _UNCHANGED.get(type(field))
+
+
+def _db_value(field: Field, preparation: type | None, value: Any, connection: Any) -> Any:
+    """`field.get_db_prep_save(value, connection)`, without the field's machinery where it changes nothing."""
+    if preparation is datetime and type(value) is datetime and value.tzinfo is not None:
+        return connection.ops.adapt_datetimefield_value(value)  # get_prep_value gives it back unchanged
+    if value is None or type(value) is preparation:
+        return value
+    return field.get_db_prep_save(value, connection)
 
 
 @cache

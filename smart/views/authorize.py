@@ -24,7 +24,6 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.views import AuthorizationView
-from oauthlib.common import Request
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
@@ -55,8 +54,10 @@ from smart.launch import (
     patients_recent,
 )
 from smart.models import Application, LaunchContext, LaunchEvent
+from smart.oauth_request import ParsedRequest
 from smart.selectors import application_with_launch
 from smart.settings import smart_settings
+from smart.tokens import token_generate
 from smart.validators import SmartOAuth2Validator
 
 Step = AuthorizationStepForm.Step
@@ -248,10 +249,8 @@ class SmartAuthorizationView(AuthorizationView):
 
         As oauthlib's AuthorizationEndpoint.validate_authorization_request, which makes the request itself."""
         core = self.get_oauthlib_core()
-        request = Request(
-            f"{self.request.path}?{urlencode(params)}",
-            http_method="GET",
-            headers=core.extract_headers(self.request),
+        request = ParsedRequest(
+            self.request.path, "GET", list(params.items()), core.extract_headers(self.request)
         )
         request.scopes = scope_to_list(request.scope)
         request.client = client
@@ -458,7 +457,10 @@ def code_redirect(server: Any, request: Any) -> str:
     create_authorization_response would parse and validate it all again)."""
     grant_type = server.response_types["code"]
     grant_type = getattr(grant_type, "_handler_for_request", lambda r: grant_type)(request)  # OIDC or OAuth
-    grant = grant_type.create_authorization_code(request)
+    # oauthlib's create_authorization_code, with the code drawn as tokens are (smart.tokens.token_generate)
+    grant = {"code": token_generate(request)}
+    if request.state:
+        grant["state"] = request.state
     grant_type.request_validator.save_authorization_code(request.client_id, grant, request)
     headers, _body, _status = grant_type.prepare_authorization_response(request, grant, {}, None, 302)
     return headers["Location"]

@@ -95,6 +95,32 @@ def test_insert_fills_defaults_and_refuses_unknown_columns(launch):
         Insert(LaunchEvent).statement({"launch_id": launch.pk, "colour": "red"}, "default")
 
 
+def test_insert_prepares_values_as_the_orm_does(launch):
+    # given values of every kind a launch row holds: text, a foreign key as an id and as an instance, aware
+    # and naive datetimes, a date as a string, JSON, booleans and None
+    soon = timezone.now() + timedelta(minutes=5)
+    values = {
+        "launch": "opaque-launch", "application": launch.application, "user_id": launch.user_id,
+        "patient_id": "p1", "encounter_id": None, "fhir_context": [{"reference": "Observation/o1"}],
+        "need_patient_banner": False, "expires": soon, "consumed": "2026-01-02 03:04:05+00:00",
+    }  # fmt: skip
+
+    # when the INSERT is built
+    insert = Insert(LaunchContext)
+    _sql, params = insert.statement(values, "default")
+
+    # then each parameter is what the field's own preparation for the database gives (JSON wrapped for
+    # psycopg compares by identity, so its content is compared)
+    given = {**values, "application": launch.application_id}
+    fields = [(i, f) for i, f in enumerate(insert.fields) if f.name in given or f.attname in given]
+    expected = [f.get_db_prep_save(given.get(f.name, given.get(f.attname)), connection) for _i, f in fields]
+    assert [_plain(params[i]) for i, _f in fields] == [_plain(p) for p in expected]
+
+
+def _plain(value):
+    return getattr(value, "obj", value)  # psycopg's Jsonb holds its value in .obj
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_is_all_or_nothing():
     # given a batch whose last write breaks a unique constraint
