@@ -27,7 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PAGE_SIZE": 1000,
     # Extra `rest.security` content for /metadata (smart/ plugs its OAuth URIs in here).
     "CAPABILITY_SECURITY_PROVIDER": None,
-    # Callables (request, response, grant) told of every FHIR response made with a grant (audit, dev timelines).
+    # Callables (request, response, grant) told of every FHIR response made with a grant (audit, dev timelines),
+    # once the response has been sent (fhirapi.after_response); an exception is logged.
     "RESPONSE_OBSERVERS": [],
     # Software name shown in the CapabilityStatement.
     "SOFTWARE_NAME": "Django SMART EHR",

@@ -1,5 +1,6 @@
-"""Provides what a FHIR call made with a SMART token records, after the view: the token's and its app's
-last use (the Connected apps page) and, for a launch's token, the call on the launch timeline.
+"""Provides what a FHIR call made with a SMART token records once its response has been sent
+(fhirapi.after_response): the token's and its app's last use (the Connected apps page) and, for a launch's
+token, the call on the launch timeline.
 
 Both go in one batch (smart.rows.Batch), and a last use is written at most once per
 SMART["LAST_USED_RESOLUTION_SECONDS"] per process, so most calls write nothing but their timeline event.

@@ -1,6 +1,7 @@
 """Provides `FHIRView`, the base of every FHIR view: JSON in and out, bearer grant required, OperationOutcome errors."""
 
 import logging
+from functools import partial
 from typing import Any
 
 from rest_framework import exceptions as drf_exceptions
@@ -9,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fhirapi.access import AccessDecision, Grant, Interaction
+from fhirapi.after_response import after_response
 from fhirapi.exceptions import InsufficientScope, UnknownResourceType, exception_handler, server_error_outcome
 from fhirapi.negotiation import (
     FHIRContentNegotiation,
@@ -59,9 +61,9 @@ class FHIRView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):  # type: ignore[no-untyped-def]
         response = super().finalize_response(request, response, *args, **kwargs)
         grant = getattr(request, "_auth", None)
-        if isinstance(grant, Grant):
+        if isinstance(grant, Grant):  # the observers' bookkeeping does not hold up the response
             for observer in fhirapi_settings.RESPONSE_OBSERVERS:
-                observer(request, response, grant)
+                after_response(partial(observer, request, response, grant))
         return response
 
     # --- helpers for subclasses
