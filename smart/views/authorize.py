@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
@@ -122,13 +122,17 @@ class SmartAuthorizationView(AuthorizationView):
     encounter_template_name = "smart/encounter_picker.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if repeated := repeated_params(request.GET):
+            return self.repeated_error(repeated)
         if "login" in request.GET.get("prompt", "").split():
             return self.handle_prompt_login()
         return self.authorize(request.GET.dict(), {})
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if STEP_FIELD not in request.POST:
-            return self.authorize(request.POST.dict(), {})  # an authorization request sent by POST (#15)
+        if STEP_FIELD not in request.POST:  # an authorization request sent by POST (#15)
+            if repeated := repeated_params(request.POST):
+                return self.repeated_error(repeated)
+            return self.authorize(request.POST.dict(), {})
         # The pages' own forms are CSRF-checked here, as CsrfViewMiddleware would have done.
         rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, _csrf_protected, (), {})
         if rejected is not None:
@@ -446,9 +450,20 @@ class SmartAuthorizationView(AuthorizationView):
             return self.error_page(oauthlib_error.error, oauthlib_error.description)
         return super().error_response(error, application, **kwargs)
 
+    def repeated_error(self, names: list[str]) -> HttpResponse:
+        """A page, not a redirect: with a parameter repeated, not even the redirect URI can be trusted."""
+        return self.error_page(
+            "invalid_request", f"Each parameter may be given only once: {', '.join(names)}."
+        )
+
     def error_page(self, error: str, description: str, status: int = 400) -> HttpResponse:
         context = {"error": error, "description": description}
         return render(self.request, self.error_template_name, context, status=status)
+
+
+def repeated_params(params: QueryDict) -> list[str]:
+    """The parameters given more than once, which RFC 6749 §3.1 forbids in an authorization request."""
+    return sorted(name for name, values in params.lists() if len(values) > 1)
 
 
 def code_redirect(server: Any, request: Any) -> str:

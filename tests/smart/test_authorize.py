@@ -3,7 +3,7 @@
 #88) and framing/CSRF protection of the pages (#97)."""
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.test import Client
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from smart.launch import launch_create
 from smart.models import ConsentRecord, LaunchContext
-from tests.smart.conftest import FHIR_BASE, REDIRECT_URI, callback, page_forms
+from tests.smart.conftest import FHIR_BASE, FORM, REDIRECT_URI, callback, page_forms
 
 EHR_SCOPE = "launch openid fhirUser offline_access patient/*.rs"
 
@@ -63,6 +63,23 @@ def test_bad_redirect_uri_gets_an_error_page(smart_app, public_app, clinician, _
     # then it gets a 400 page, never a redirect
     assert response.status_code == 400
     assert "Location" not in response
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_repeated_parameter_gets_an_error_page(smart_app, public_app, clinician, method):
+    # given an authorization request that names its state twice (RFC 6749 §3.1: at most once)
+    smart = smart_app(public_app, user=clinician)
+    query = urlencode([*smart.params(EHR_SCOPE).items(), ("state", "second")])
+
+    # when the browser sends it
+    if method == "get":
+        response = smart.browser.get(f"/o/authorize/?{query}")
+    else:
+        response = smart.browser.post("/o/authorize/", query, content_type=FORM)
+
+    # then a 400 page says which parameter repeated, and nothing redirects to the app
+    assert response.status_code == 400 and "Location" not in response
+    assert "Each parameter may be given only once: state." in response.content.decode()
 
 
 def test_disabled_app_gets_an_error_page(smart_app, public_app, clinician):
