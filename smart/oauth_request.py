@@ -1,4 +1,5 @@
-"""Provides oauthlib requests built from parameters Django has already parsed.
+"""Provides oauthlib requests built from parameters Django has already parsed, and the check that no
+parameter was given twice.
 
 oauthlib's `Request` takes its parameters as a URL or a body string: handing it a parsed query means encoding
 it again for oauthlib to decode, and oauthlib parses the query anew each time it checks for repeated
@@ -9,6 +10,7 @@ authorization endpoint's CPU time (docs/benchmarks-smart.md).
 from collections.abc import Sequence
 from typing import Any
 
+from django.http import QueryDict
 from oauthlib.common import Request
 
 
@@ -29,3 +31,9 @@ class ParsedRequest(Request):
     @property
     def uri_query_params(self) -> list[tuple[str, str]]:
         return self._query_pairs
+
+
+def repeated_params(params: QueryDict, *, may_repeat: frozenset[str] = frozenset()) -> list[str]:
+    """The parameters given more than once: RFC 6749 §3.1 and §3.2 allow each at most once in an authorization
+    or token request (RFC 8707 lets `resource` repeat, named in `may_repeat`)."""
+    return sorted(name for name, values in params.lists() if len(values) > 1 and name not in may_repeat)

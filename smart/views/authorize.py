@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render, resolve_url
 from django.utils.decorators import method_decorator
@@ -54,7 +54,7 @@ from smart.launch import (
     patients_recent,
 )
 from smart.models import Application, LaunchContext, LaunchEvent
-from smart.oauth_request import ParsedRequest
+from smart.oauth_request import ParsedRequest, repeated_params
 from smart.selectors import application_with_launch
 from smart.settings import smart_settings
 from smart.tokens import token_generate
@@ -459,11 +459,6 @@ class SmartAuthorizationView(AuthorizationView):
     def error_page(self, error: str, description: str, status: int = 400) -> HttpResponse:
         context = {"error": error, "description": description}
         return render(self.request, self.error_template_name, context, status=status)
-
-
-def repeated_params(params: QueryDict) -> list[str]:
-    """The parameters given more than once, which RFC 6749 §3.1 forbids in an authorization request."""
-    return sorted(name for name, values in params.lists() if len(values) > 1)
 
 
 def code_redirect(server: Any, request: Any) -> str:

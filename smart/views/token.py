@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import TokenView
 
+from smart.oauth_request import repeated_params
 from smart.validators import SmartOAuth2Validator
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -52,9 +53,14 @@ class SmartTokenView(TokenView):
         return response
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
-        """A request this endpoint refuses before oauthlib sees it (checklist #44, #45, #75)."""
+        """A request this endpoint refuses before oauthlib sees it (checklist #44, #45, #75; a repeated
+        parameter, RFC 6749 §3.2, which DOT would reduce to its last value)."""
         if request.content_type != FORM_CONTENT_TYPE:
             return token_error("invalid_request", f"The request body must be {FORM_CONTENT_TYPE}.")
+        if repeated := repeated_params(request.POST, may_repeat=frozenset({"resource"})):
+            return token_error(
+                "invalid_request", f"Each parameter may be given only once: {', '.join(repeated)}."
+            )
         grant_type = request.POST.get("grant_type")
         if not grant_type:
             return token_error("invalid_request", "grant_type is required.")

@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -186,6 +187,7 @@ def pkce_challenge(verifier: str) -> str:
             "unsupported_grant_type",
         ),
         ("missing grant type", "code=x", FORM, "invalid_request"),
+        ("repeated parameter", "grant_type=authorization_code&code=a&code=b", FORM, "invalid_request"),
         (
             "JSON body",
             json.dumps({"grant_type": "authorization_code"}),
@@ -202,6 +204,23 @@ def test_malformed_token_request_is_400(client, db, _case, body, content_type, e
     assert (response.status_code, response.json()["error"]) == (400, error)
     assert response["Content-Type"] == "application/json"
     assert_no_store(response)
+
+
+def test_resource_may_be_repeated(ehr_app):
+    # given a code exchange naming the FHIR server twice as a resource (RFC 8707 lets `resource` repeat)
+    code = ehr_code(ehr_app)
+    body = urlencode(
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT_URI),
+         ("code_verifier", ehr_app.verifier), ("client_id", ehr_app.app.client_id),
+         ("resource", FHIR_BASE), ("resource", FHIR_BASE)]
+    )  # fmt: skip
+
+    # when it is sent
+    response = ehr_app.backend.post("/o/token/", body, content_type=FORM)
+
+    # then the repetition is not refused as other repeated parameters are
+    assert response.status_code == 200, response.content
+    assert response.json()["patient"] == "pat-1"
 
 
 # ---------------------------------------------------------------- confidential clients (#27, #44)
