@@ -1,17 +1,20 @@
-"""Provides oauthlib requests built from parameters Django has already parsed, and the check that no
-parameter was given twice.
+"""Provides oauthlib requests built from parameters Django has already parsed, the token endpoint's
+response for such a request, and the check that no parameter was given twice.
 
 oauthlib's `Request` takes its parameters as a URL or a body string: handing it a parsed query means encoding
 it again for oauthlib to decode, and oauthlib parses the query anew each time it checks for repeated
 parameters (five times in one authorization request's validation). Together that was about a tenth of the
-authorization endpoint's CPU time (docs/benchmarks-smart.md).
+authorization endpoint's CPU time (docs/benchmarks-smart.md). At the token endpoint DOT re-encodes the form
+Django parsed, with a copy of every header converted again, for oauthlib to parse once more.
 """
 
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from oauthlib.common import Request
+from oauthlib.oauth2.rfc6749.endpoints.base import catch_errors_and_unavailability
+from oauthlib.oauth2.rfc6749.utils import scope_to_list
 
 
 class ParsedRequest(Request):
@@ -31,6 +34,27 @@ class ParsedRequest(Request):
     @property
     def uri_query_params(self) -> list[tuple[str, str]]:
         return self._query_pairs
+
+
+@catch_errors_and_unavailability  # oauthlib's own guard: a 503 when the endpoint is switched off
+def token_response(
+    endpoint: Any, uri: str, form: Sequence[tuple[str, str]], headers: dict[str, Any], credentials: Any = None
+) -> tuple[dict[str, str], str, int]:
+    """oauthlib's TokenEndpoint.create_token_response for a form Django has parsed: (headers, body, status).
+
+    oauthlib's builds its request from a body string; here the (name, value) pairs are the body, so repeats
+    (`resource`, RFC 8707) stay as they came and nothing is encoded or parsed again."""
+    request = Request(uri, http_method="POST", body=list(form), headers=headers, encoding=None)
+    endpoint.validate_token_request(request)  # POST only, no query parameters
+    request.scopes = scope_to_list(request.scope)
+    request.extra_credentials = credentials
+    handler = endpoint.grant_types.get(request.grant_type, endpoint.default_grant_type_handler)
+    return handler.create_token_response(request, endpoint.default_token_type)
+
+
+def form_pairs(request: HttpRequest) -> list[tuple[str, str]]:
+    """The form's (name, value) pairs in order, repeats kept."""
+    return [(name, value) for name, values in request.POST.lists() for value in values]
 
 
 def repeated_params(params: QueryDict, *, may_repeat: frozenset[str] = frozenset()) -> list[str]:

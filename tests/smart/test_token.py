@@ -223,6 +223,41 @@ def test_resource_may_be_repeated(ehr_app):
     assert response.json()["patient"] == "pat-1"
 
 
+def test_every_repeated_resource_is_checked(ehr_app):
+    # given a code exchange whose first `resource` is not a resource indicator and whose second is
+    code = ehr_code(ehr_app)
+    body = urlencode(
+        [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT_URI),
+         ("code_verifier", ehr_app.verifier), ("client_id", ehr_app.app.client_id),
+         ("resource", "urn:example:not-a-server"), ("resource", FHIR_BASE)]
+    )  # fmt: skip
+
+    # when it is sent
+    response = ehr_app.backend.post("/o/token/", body, content_type=FORM)
+
+    # then the first value was not lost behind the second: the request is refused for it
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_target"
+    assert "urn:example:not-a-server" in response.json()["error_description"]
+
+
+def test_query_parameters_are_refused(ehr_app):
+    # given a code exchange that puts the code in the URL's query instead of the body
+    code = ehr_code(ehr_app)
+    body = urlencode(
+        {"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI,
+         "code_verifier": ehr_app.verifier, "client_id": ehr_app.app.client_id}
+    )  # fmt: skip
+
+    # when it is sent
+    response = ehr_app.backend.post(f"/o/token/?{urlencode({'code': code})}", body, content_type=FORM)
+
+    # then it is refused, with no token issued
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "access_token" not in response.json()
+
+
 # ---------------------------------------------------------------- confidential clients (#27, #44)
 
 
