@@ -31,7 +31,8 @@ class ServerConfig:
     keepalive_s: int = 5
 
     def describe(self) -> str:
-        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        plural = "s" if self.threads != 1 else ""
+        threads = f" x {self.threads} thread{plural}" if self.worker_class == "gthread" else ""
         return f"gunicorn ehr.wsgi, {self.workers} {self.worker_class} workers{threads}"
 
 

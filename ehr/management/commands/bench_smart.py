@@ -77,7 +77,9 @@ class Command(BaseCommand):
         parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8).")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
         parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
-        parser.add_argument("--threads", type=int, default=2, help="Threads per gthread worker (default 2).")
+        # one thread per worker: on two cores it beat two threads in most alternating runs of every case
+        # (docs/benchmarks-smart.md); the FHIR bench keeps its own default
+        parser.add_argument("--threads", type=int, default=1, help="Threads per gthread worker (default 1).")
         parser.add_argument("--launches", type=int, default=300, help="Sequential launches (default 300).")
         parser.add_argument("--rounds", type=int, default=1, help="Repeat everything; report medians.")
         parser.add_argument("--cases", default=",".join(CASES), help=f"Subset of {','.join(CASES)}.")
