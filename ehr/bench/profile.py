@@ -1,7 +1,7 @@
 """Provides `bench --profile CASE`: one case's requests in-process under cProfile, with their SQL and CPU time.
 
 The requests go through the full WSGI handler (middleware, URLconf of the bench server, views), so the
-profile shows the same code path gunicorn runs, minus the socket. Times are CPU time of this process: the
+profile shows the same code path the server runs, minus the socket. Times are CPU time of this process: the
 database server's own time is not in them (see `--explain` for that side).
 """
 

@@ -1,4 +1,5 @@
-"""Provides the bench server: `gunicorn ehr.wsgi` on a free local port with the bench settings; a probe."""
+"""Provides the bench server: `ehr.wsgi` under gunicorn or granian on a free local port with the bench settings;
+a probe."""
 
 import os
 import secrets
@@ -11,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from django.conf import settings
 
@@ -21,19 +23,68 @@ class ServerError(Exception):
     """The bench server could not be started or did not answer."""
 
 
+SERVERS = ("gunicorn", "granian")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
-    """How gunicorn serves every case: workers, worker class (`sync` or `gthread`), threads per worker."""
+    """How every case is served: the WSGI server, its worker processes and threads per worker.
+
+    gunicorn: worker class `sync` or `gthread` (threads apply to gthread). granian (a Rust HTTP server): one
+    single-threaded runtime per worker, `threads` Python threads running the app (its blocking threads).
+    """
 
     workers: int = 2
     worker_class: str = "gthread"
     threads: int = 2
     keepalive_s: int = 5
+    server: str = "gunicorn"
 
     def describe(self) -> str:
         plural = "s" if self.threads != 1 else ""
+        if self.server == "granian":
+            return (
+                f"granian ehr.wsgi:application (WSGI), {self.workers} workers x {self.threads} thread{plural}"
+            )
         threads = f" x {self.threads} thread{plural}" if self.worker_class == "gthread" else ""
         return f"gunicorn ehr.wsgi, {self.workers} {self.worker_class} workers{threads}"
+
+    def command(self, port: int) -> list[str]:
+        """The server's command line, listening on 127.0.0.1:`port`."""
+        if self.server == "granian":
+            return [
+                sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1",
+                "--port", str(port), "--workers", str(self.workers), "--blocking-threads", str(self.threads),
+                "--runtime-mode", "st", "--http", "1", "--log-level", "warning", "--backlog", "512",
+                "ehr.wsgi:application",
+            ]  # fmt: skip
+        command = [
+            sys.executable, "-m", "gunicorn", "ehr.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(self.workers), "--worker-class", self.worker_class,
+            "--keep-alive", str(self.keepalive_s), "--log-level", "warning", "--backlog", "512",
+        ]  # fmt: skip
+        if self.worker_class == "gthread":
+            command += ["--threads", str(self.threads)]
+        return command
+
+
+def add_server_arguments(parser: Any, *, server: str, threads: int) -> None:
+    """The options that choose how the bench server serves (`server_config` reads them back)."""
+    parser.add_argument("--server", choices=SERVERS, default=server, help=f"WSGI server (default {server}).")
+    parser.add_argument("--workers", type=int, default=2, help="Worker processes (default 2).")
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread", help="gunicorn's.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"Threads per worker (gthread, granian; default {threads}).",
+    )
+
+
+def server_config(options: dict[str, Any]) -> ServerConfig:
+    return ServerConfig(
+        options["workers"], options["worker_class"], options["threads"], server=options["server"]
+    )
 
 
 @dataclass(frozen=True)
@@ -41,6 +92,34 @@ class Probe:
     status: int
     body: bytes
     content_type: str
+
+
+def process_tree_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float | None:
+    """User + system CPU seconds used so far by process `pid` and its live descendants (Linux /proc; None
+    where there is none). Wall-clock rates on a shared VM swing with the host's load; the server's own CPU
+    per request moves far less, so the benchmarks report both."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    try:
+        entries = [e for e in proc.iterdir() if e.name.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+    if pid not in ticks:
+        return None
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        total += ticks.get(current, 0)
+        pending.extend(children.get(current, []))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -63,7 +142,7 @@ def server_environment(database_url: str) -> dict[str, str]:
 
 
 class BenchServer:
-    """Context manager running gunicorn until exit; `url(path)` addresses it."""
+    """Context manager running the server until exit; `url(path)` addresses it."""
 
     def __init__(self, *, config: ServerConfig, database_url: str, log_path: Path) -> None:
         self.config = config
@@ -76,15 +155,11 @@ class BenchServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def command(self) -> list[str]:
-        cfg = self.config
-        command = [
-            sys.executable, "-m", "gunicorn", "ehr.wsgi", "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(cfg.workers), "--worker-class", cfg.worker_class,
-            "--keep-alive", str(cfg.keepalive_s), "--log-level", "warning", "--backlog", "512",
-        ]  # fmt: skip
-        if cfg.worker_class == "gthread":
-            command += ["--threads", str(cfg.threads)]
-        return command
+        return self.config.command(self.port)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the server's processes (the master and its workers) have used so far."""
+        return process_tree_cpu_seconds(self.process.pid) if self.process is not None else None
 
     def __enter__(self) -> "BenchServer":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,14 +191,18 @@ class BenchServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise ServerError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+                raise ServerError(
+                    f"{self.config.server} exited with {self.process.returncode}; see {self.log_path}"
+                )
             try:
                 probe(self.url("/fhir/metadata"))
                 return
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise ServerError(f"gunicorn did not answer within {timeout_s:.0f} s; see {self.log_path}")
+        raise ServerError(
+            f"{self.config.server} did not answer within {timeout_s:.0f} s; see {self.log_path}"
+        )
 
 
 def probe(

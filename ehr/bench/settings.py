@@ -1,6 +1,6 @@
 """Settings of the bench server only: the project's settings with the baseline routes mounted.
 
-`manage.py bench` starts gunicorn with DJANGO_SETTINGS_MODULE=ehr.bench.settings and EHR_BENCH_ROUTES=1.
+`manage.py bench` starts its server with DJANGO_SETTINGS_MODULE=ehr.bench.settings and EHR_BENCH_ROUTES=1.
 Everything else (middleware, database options, persistent connections) is the project's, so the baselines and
 the FHIR cases are served under the same settings.
 """

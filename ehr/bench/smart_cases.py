@@ -8,7 +8,7 @@ unique request body (a code, a refresh token, a client assertion with a fresh jt
 generated first and written to a file that wrk's Lua script reads, one body per request.
 
 Every request goes through a `Transport`: `HttpTransport` (http.client, one keep-alive connection) against the
-gunicorn server, or `ClientTransport` (Django's test client) in-process for tests and profiling.
+bench server, or `ClientTransport` (Django's test client) in-process for tests and profiling.
 """
 
 import base64
@@ -356,6 +356,7 @@ class RoundTrips:
     total: list[float] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STEPS})
     wall_s: float = 0.0
+    server_cpu_s: float | None = None  # the server processes' CPU over the whole run, when measured
 
     @property
     def launches_per_s(self) -> float:
@@ -368,7 +369,18 @@ class RoundTrips:
             "p50_ms": round(percentile(self.total, 50) * 1000, 2),
             "p99_ms": round(percentile(self.total, 99) * 1000, 2),
             "step_p50_ms": {s: round(percentile(v, 50) * 1000, 2) for s, v in self.steps.items()},
+            "server_cpu_ms_per_launch": per_request_ms(self.server_cpu_s, len(self.total)),
         }
+
+
+def per_request_ms(cpu_s: float | None, requests: int) -> float | None:
+    """CPU milliseconds per request, None when not measured."""
+    return round(cpu_s / requests * 1000, 2) if cpu_s is not None and requests else None
+
+
+def median_or_none(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if known else None
 
 
 def launch_round_trips(
@@ -413,6 +425,7 @@ def round_trips_merge(rounds: list[RoundTrips]) -> dict[str, Any]:
     merged["step_p50_ms"] = {
         step: statistics.median(s["step_p50_ms"][step] for s in summaries) for step in STEPS
     }
+    merged["server_cpu_ms_per_launch"] = median_or_none(s["server_cpu_ms_per_launch"] for s in summaries)
     return merged
 
 
@@ -492,6 +505,12 @@ class TokenRun:
     result: CaseResult
     bodies: int
     used: int | None
+    server_cpu_s: float | None = None  # the server processes' CPU during the run, when measured
+
+    @property
+    def server_cpu_ms(self) -> float | None:
+        """Server CPU per request answered."""
+        return per_request_ms(self.server_cpu_s, self.result.requests)
 
     @property
     def exhausted(self) -> bool:

@@ -184,12 +184,14 @@ def test_large_database_url():
 def test_child_argv_repeats_the_options():
     options = {
         "observations": 10, "per_patient": 1000, "load_jobs": 1, "rounds": 3, "duration": 1.0, "warmup": 0.5,
-        "connections": 4, "workers": 2, "worker_class": "gthread", "threads": 2, "cases": "vitals",
+        "connections": 4, "server": "granian", "workers": 2, "worker_class": "gthread", "threads": 2,
+        "cases": "vitals",
         "large_observations": 100, "validate": False, "explain": True, "json": True, "profile_top": 12,
     }  # fmt: skip
     argv = _argv(options, "sqlite:///x.sqlite3")
     assert argv[:2] == ["--database-url", "sqlite:///x.sqlite3"]
     assert argv[argv.index("--worker-class") + 1] == "gthread"
+    assert argv[argv.index("--server") + 1] == "granian"
     assert argv[argv.index("--profile-top") + 1] == "12"
     assert "--explain" in argv and "--json" in argv and "--validate" not in argv
 

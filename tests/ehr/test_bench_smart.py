@@ -1,14 +1,22 @@
-"""Tests of `manage.py bench_smart`'s pure parts, and one short launch round trip through the test client."""
+"""Tests of `manage.py bench_smart`'s pure parts, one short launch round trip through the test client, and
+short runs over HTTP under each server the bench can start."""
 
 import base64
 import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
 from urllib.parse import parse_qs
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from ehr.bench import smart_cases as sc
 from ehr.bench.report import CaseResult
+from ehr.bench.server import SERVERS
 from ehr.bench.smart_setup import actors_ensure, launch_creator
 
 
@@ -109,3 +117,34 @@ def test_measure_reports_sql_and_cpu_per_case():
 
     for name in ("authorize", "token", "fhir_read", "round trip", "code", "backend"):
         assert any(line.strip().startswith(name) and " SQL " in line for line in report.splitlines()), name
+
+
+@pytest.fixture(scope="module")
+def bench_database(tmp_path_factory):
+    """A file SQLite database the bench server processes share (migrated by the first run)."""
+    return tmp_path_factory.mktemp("bench") / "bench-smart.sqlite3"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_launch_round_trips_over_http_under_each_server(server, bench_database):
+    """`bench_smart` serves ehr.wsgi under the server chosen, and each launch's steps are done: the server
+    hands every response back to Django when sent, so the FHIR call is recorded after the response
+    (fhirapi.after_response listens to request_finished, which a WSGI server must trigger)."""
+    done = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "bench_smart", "--server", server,
+         "--cases", "launch", "--launches", "4", "--database-url", f"sqlite:///{bench_database}", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=settings.BASE_DIR,
+        # the project's own settings, as from a shell (not the test settings pytest-django exported)
+        env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["server"]["config"].startswith(server)
+    assert report["launch"]["launches"] == 4 and report["launch"]["launches_per_s"] > 0
+
+    with sqlite3.connect(bench_database) as db:
+        kinds = dict(db.execute("SELECT kind, COUNT(*) FROM smart_launchevent GROUP BY kind").fetchall())
+        unused = db.execute("SELECT COUNT(*) FROM smart_accesstoken WHERE last_used IS NULL").fetchone()[0]
+    # every launch made (20 warm-up + 4 per run) has its whole timeline, the FHIR call included
+    assert kinds["fhir-call"] == kinds["launch-created"] == kinds["token-issued"] > 0
+    assert unused == 0  # each token's FHIR read was recorded on it

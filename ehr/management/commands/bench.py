@@ -1,11 +1,11 @@
-"""`manage.py bench`: serve the app with gunicorn and measure FHIR interactions against two baseline views.
+"""`manage.py bench`: serve the app over HTTP and measure FHIR interactions against two baseline views.
 
 The command migrates the chosen database, loads generated data up to --observations Observations, mints a
-token, starts `gunicorn ehr.wsgi` with the bench settings (the project's settings plus the two baseline
-routes) and measures each case with wrk: warm-up, then --duration seconds with --connections connections and
-one wrk thread. It prints req/s, p50/p90/p99 and the ratios to (a) and (b), then the issue's targets as
-PASS/FAIL lines. `--vitals-scaling` measures the vital-signs search at 10,000 and at 1,000,000 Observations,
-each in its own database, and prints the ratio.
+token, serves `ehr.wsgi` (granian, or gunicorn with `--server gunicorn`) with the bench settings (the
+project's settings plus the two baseline routes) and measures each case with wrk: warm-up, then --duration
+seconds with --connections connections and one wrk thread. It prints req/s, p50/p90/p99 and the ratios to (a)
+and (b), then the issue's targets as PASS/FAIL lines. `--vitals-scaling` measures the vital-signs search
+at 10,000 and at 1,000,000 Observations, each in its own database, and prints the ratio.
 """
 
 import json
@@ -45,11 +45,11 @@ from ehr.bench.runner import (
     cases_preflight,
     machine_facts,
 )
-from ehr.bench.server import BenchServer, ServerConfig, ServerError
+from ehr.bench.server import BenchServer, ServerConfig, ServerError, add_server_arguments, server_config
 from fhirapi.store import statistics_refresh
 
 SHARED_CORES_NOTE = (
-    "wrk (1 thread) and gunicorn share this machine's {nproc} cores: the client's own CPU use is inside "
+    "wrk (1 thread) and the server share this machine's {nproc} cores: the client's own CPU use is inside "
     "every figure, alike for all cases."
 )
 
@@ -70,7 +70,7 @@ def large_database_url(url: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Benchmark the FHIR API under gunicorn against a bare view and a plain ORM view (needs wrk)."
+    help = "Benchmark the FHIR API over HTTP against a bare view and a plain ORM view (needs wrk)."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -98,9 +98,8 @@ class Command(BaseCommand):
             "--connections", type=int,
             help="wrk connections (default 8; 1 with --vitals-scaling, whose p50 target is a latency, not a queue).",
         )  # fmt: skip
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
-        parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
-        parser.add_argument("--threads", type=int, default=2, help="Threads per gthread worker (default 2).")
+        # granian: 1.3-4x the req/s of gunicorn gthread in alternating runs (docs/benchmarks.md)
+        add_server_arguments(parser, server="granian", threads=2)
         parser.add_argument("--cases", default=",".join(CASE_KEYS), help=f"Subset of {','.join(CASE_KEYS)}.")
         parser.add_argument(
             "--load-jobs",
@@ -163,7 +162,7 @@ class Command(BaseCommand):
             self.stdout.write(profile_case(case, top=options["profile_top"]))
             return None
         keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
-        config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
+        config = server_config(options)
         machine = machine_facts()
         watch = ConnectionWatch(before_server=backend_snapshot())
         results = self._serve(url, config, cases_build(targets, token, keys), targets, wrk, watch, options)
@@ -180,7 +179,10 @@ class Command(BaseCommand):
         watch: ConnectionWatch, options: dict[str, Any],
     ) -> list[rep.CaseResult]:  # fmt: skip
         """Start the bench server, check every case once, then measure them in turn."""
-        log = Path(settings.VAR_DIR) / f"bench-gunicorn-{'postgresql' if is_postgresql() else 'sqlite'}.log"
+        log = (
+            Path(settings.VAR_DIR)
+            / f"bench-{config.server}-{'postgresql' if is_postgresql() else 'sqlite'}.log"
+        )
         try:
             with BenchServer(config=config, database_url=url, log_path=log) as server:
                 cases_preflight(server, cases)
@@ -339,7 +341,7 @@ def _argv(options: dict[str, Any], url: str) -> list[str]:
     """The command line that repeats these options for a child process."""
     argv = ["--database-url", url]
     names = ("observations", "per_patient", "load_jobs", "rounds", "duration", "warmup", "connections",
-             "workers", "worker_class", "threads", "cases", "large_observations", "profile_top")  # fmt: skip
+             "server", "workers", "worker_class", "threads", "cases", "large_observations", "profile_top")  # fmt: skip
     for name in names:
         argv += [f"--{name.replace('_', '-')}", str(options[name])]
     argv += [f"--{flag}" for flag in ("validate", "explain", "json") if options[flag]]

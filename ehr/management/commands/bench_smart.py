@@ -1,15 +1,17 @@
-"""`manage.py bench_smart`: benchmark the SMART authorization server under gunicorn.
+"""`manage.py bench_smart`: benchmark the SMART authorization server over HTTP (granian by default).
 
-Serves the app as `manage.py bench` does (ehr.bench.server: gunicorn ehr.wsgi with the bench settings, DEBUG
-off, a random SECRET_KEY, the project's persistent connections), with FHIR_BASE_URL set to the server's own
-port so that `iss`, `aud` and the issuer match. Measures (1) sequential EHR launch round trips of a
-pre-authorized public app (launch, /authorize, /token, first FHIR read) and (2) the token endpoint with wrk:
-code exchange, refresh, client_credentials with RS384 assertions, and a client_secret_basic client. Each
-token request needs unique input, so the bodies are generated just before each run and read by wrk's Lua
-script one per request. `--measure CASES` instead reports each case's SQL statements and CPU time per request
+Serves the app as `manage.py bench` does (ehr.bench.server: ehr.wsgi under granian, or gunicorn with
+`--server gunicorn`, with the bench settings, DEBUG off, a random SECRET_KEY, the project's persistent
+connections), with FHIR_BASE_URL set to the server's own port so that `iss`, `aud` and the issuer match.
+Measures (1) sequential EHR launch round trips of a pre-authorized public app (launch, /authorize, /token,
+first FHIR read) and (2) the token endpoint with wrk: code exchange, refresh, client_credentials with RS384
+assertions, and a client_secret_basic client; with each, the server processes' own CPU per launch or request.
+Each token request needs unique input, so the bodies are generated just before each run and read by wrk's
+Lua script one per request. `--measure CASES` instead reports each case's SQL statements and CPU time per request
 in-process, and `--profile CASE` adds cProfile's hot spots (ehr.bench.smart_profile).
 """
 
+import dataclasses
 import json
 import os
 import secrets
@@ -29,14 +31,21 @@ from ehr.bench.dbstats import is_postgresql, postgres_database_ensure
 from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
 from ehr.bench.report import CaseResult, rounds_merge
 from ehr.bench.runner import cpu_idle_share, machine_facts
-from ehr.bench.server import BenchServer, ServerConfig, ServerError, server_environment
+from ehr.bench.server import (
+    BenchServer,
+    ServerConfig,
+    ServerError,
+    add_server_arguments,
+    server_config,
+    server_environment,
+)
 from ehr.bench.smart_profile import PROFILE_CASES, measure
 from ehr.bench.smart_setup import actors_ensure, launch_creator
 
 CASES = ("launch", *sc.TOKEN_CASES)
 SHARED_CORES_NOTE = (
     "client and server share this machine's {nproc} cores: the launch client (Python, sequential), wrk (1 "
-    "thread) and the input generation run beside gunicorn, so every figure includes the client's CPU use."
+    "thread) and the input generation run beside the server, so every figure includes the client's CPU use."
 )
 
 
@@ -68,18 +77,17 @@ def default_database_url() -> str:
 
 
 class Command(BaseCommand):
-    help = "Benchmark the SMART authorization server (launch round trip, token endpoint) under gunicorn."
+    help = "Benchmark the SMART authorization server (launch round trip, token endpoint) over HTTP."
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--database-url", help="Database (default: var/bench-smart.sqlite3).")
         parser.add_argument("--duration", type=float, default=5.0, help="Seconds per token case (default 5).")
         parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8).")
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
-        parser.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
-        # one thread per worker: on two cores it beat two threads in most alternating runs of every case
-        # (docs/benchmarks-smart.md); the FHIR bench keeps its own default
-        parser.add_argument("--threads", type=int, default=1, help="Threads per gthread worker (default 1).")
+        # granian: 15 % less server CPU per launch than gunicorn's gthread workers, and one thread per
+        # worker: on two cores it beat two in most alternating runs (docs/benchmarks-smart.md); the FHIR
+        # bench keeps its own defaults
+        add_server_arguments(parser, server="granian", threads=1)
         parser.add_argument("--launches", type=int, default=300, help="Sequential launches (default 300).")
         parser.add_argument("--rounds", type=int, default=1, help="Repeat everything; report medians.")
         parser.add_argument("--cases", default=",".join(CASES), help=f"Subset of {','.join(CASES)}.")
@@ -134,11 +142,11 @@ class Command(BaseCommand):
 
     def _bench(self, url: str, wrk: str, options: dict[str, Any]) -> dict[str, Any]:
         keys = [k.strip() for k in options["cases"].split(",") if k.strip()]
-        config = ServerConfig(options["workers"], options["worker_class"], options["threads"])
+        config = server_config(options)
         machine = machine_facts()
         log = (
             Path(settings.VAR_DIR)
-            / f"bench-smart-gunicorn-{'postgresql' if is_postgresql() else 'sqlite'}.log"
+            / f"bench-smart-{config.server}-{'postgresql' if is_postgresql() else 'sqlite'}.log"
         )
         server = SmartBenchServer(secret_key=secrets.token_urlsafe(50), config=config, database_url=url,
                                   log_path=log)  # fmt: skip
@@ -160,8 +168,10 @@ class Command(BaseCommand):
                     idle.append(cpu_idle_share(0.5))
                     if "launch" in keys:
                         self._note(f"round {number}: {options['launches']} sequential launches ...")
+                        cpu = server.cpu_seconds()
                         trips.append(sc.launch_round_trips(main, actors, cookie, launches=options["launches"],
                                                            create_launch=create_launch))  # fmt: skip
+                        trips[-1].server_cpu_s = _used_since(cpu, server.cpu_seconds())
                     for case in token_runs:
                         run = self._token_case(
                             case, server, wrk, actors, cookie, make, create_launch, estimates, options
@@ -205,7 +215,9 @@ class Command(BaseCommand):
         inputs = generate(count)
         generated_s = time.monotonic() - started
         self._note(f"{case}: generated in {generated_s:.1f} s; measuring {options['duration']:.0f} s ...")
+        cpu = server.cpu_seconds()
         result = run(inputs, options["duration"])
+        result = dataclasses.replace(result, server_cpu_s=_used_since(cpu, server.cpu_seconds()))
         # the next round sizes its bodies on the fastest rate seen (a slow pilot left later rounds short)
         estimates[case] = max(estimates[case], result.result.rps * (2.5 if result.exhausted else 1.0))
         if result.exhausted:
@@ -244,6 +256,7 @@ class Command(BaseCommand):
                     "used_last_round": token_runs[c][-1].used,
                     "exhausted_any": any(r.exhausted for r in token_runs[c]),
                     "rps_rounds": [round(r.result.rps, 1) for r in token_runs[c]],
+                    "server_cpu_ms_per_request": sc.median_or_none(r.server_cpu_ms for r in token_runs[c]),
                 }
                 for c in merged
             ],  # fmt: skip
@@ -279,6 +292,7 @@ class Command(BaseCommand):
                 f"EHR launch round trip ({launch['launches']} launches, sequential, one keep-alive connection): "
                 f"{launch['launches_per_s']:.0f} launches/s, p50 {launch['p50_ms']:.2f} ms, "
                 f"p99 {launch['p99_ms']:.2f} ms\n  step p50 ms: {steps}\n"
+                f"  server CPU per launch: {_ms(launch['server_cpu_ms_per_launch'])}\n"
                 f"  smart-launcher-v2 reference: ~{sc.REFERENCE_LAUNCHES_PER_S:.0f} launches/s at "
                 f"{sc.REFERENCE_LAUNCH_P50_MS:.0f} ms p50\n"
             )
@@ -288,6 +302,7 @@ class Command(BaseCommand):
         ]
         self.stdout.write(sc.format_token_table(rows))
         for c in report["token_cases"]:
+            self.stdout.write(f"  {c['key']}: server CPU per request {_ms(c['server_cpu_ms_per_request'])}")
             if c["exhausted_any"]:
                 self.stdout.write(f"  {c['key']}: bodies ran out in some round: its rate is a lower bound")
         self.stdout.write(
@@ -306,6 +321,14 @@ def _case_list(text: str, known: tuple[str, ...]) -> list[str]:
     if unknown:
         raise CommandError(f"Unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}.")
     return cases
+
+
+def _used_since(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.2f} ms" if value is not None else "not measured (no /proc)"
 
 
 def _tail(path: Path, lines: int = 30) -> str:
