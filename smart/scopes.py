@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote
 
 from fhirapi.access import Context, ScopeRule
@@ -129,6 +130,9 @@ class ScopeSet:
         return frozenset(scope.context for scope in self.clinical)
 
 
+# Apps send the same few scope strings on every request, and the answer is immutable: parse each once per
+# process (bounded, so strings an attacker varies cannot grow it).
+@lru_cache(maxsize=4096)
 def parse_scope(scope: str) -> ClinicalScope | None:
     """Parse one clinical scope; None when `scope` is not a well-formed clinical scope."""
     match = _CLINICAL_SCOPE.fullmatch(scope)
@@ -306,10 +310,15 @@ def intersect_scopes(requested: str | Iterable[str], allowed: str | Iterable[str
     `patient/*.rs` against allowed `patient/Observation.rs` grants `patient/Observation.rs`. Unknown and
     ungrantable scopes are dropped.
     """
-    allowed_tokens = _tokens(allowed)
+    return list(_intersect(tuple(_tokens(requested)), tuple(_tokens(allowed))))
+
+
+@lru_cache(maxsize=1024)  # an app asks for the same scopes against the same registration at every launch
+def _intersect(requested: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    allowed_tokens = list(allowed)
     allowed_clinical = _clinical(allowed_tokens)
-    granted = (g for token in _tokens(requested) for g in _grant(token, allowed_tokens, allowed_clinical))
-    return list(dict.fromkeys(granted))
+    granted = (g for token in requested for g in _grant(token, allowed_tokens, allowed_clinical))
+    return tuple(dict.fromkeys(granted))
 
 
 def to_v1(scope: ClinicalScope) -> str | None:

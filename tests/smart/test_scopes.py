@@ -773,3 +773,17 @@ def test_every_category_subscope_has_friendly_words():
             description = describe_scope(sub)
             assert "only where" not in description
             assert "http" not in description
+
+
+def test_intersect_scopes_answers_are_the_callers_own():
+    """Grants are computed once per (requested, allowed) pair; each caller still gets a list of its own."""
+    first = intersect_scopes("launch patient/*.rs", "launch patient/Observation.rs")
+    first.append("patient/*.cruds")
+    assert intersect_scopes("launch patient/*.rs", "launch patient/Observation.rs") == [
+        "launch",
+        "patient/Observation.rs",
+    ]
+    assert intersect_scopes(["launch", "patient/*.rs"], ["launch patient/Observation.rs"]) == [
+        "launch",
+        "patient/Observation.rs",
+    ]
