@@ -8,10 +8,12 @@ still read by v1 clients. Every URL is absolute and built from settings, never f
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.urls import get_script_prefix, reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from oauth2_provider.settings import oauth2_settings
 
 from fhirapi.settings import fhirapi_settings
@@ -60,9 +62,15 @@ def public_root() -> str:
 
 def absolute_url(name: str, **kwargs: Any) -> str:
     """The absolute public URL of a named route."""
-    # reverse() prefixes the current script prefix; the public root already carries the deployment prefix.
-    path = reverse(name, kwargs=kwargs or None)[len(get_script_prefix()) :]
-    return f"{public_root()}/{path}"
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    return f"{public_root()}/{_route_path(name, tuple(kwargs.items()), urlconf, get_script_prefix())}"
+
+
+@lru_cache(maxsize=256)  # the same route of the same URLconf is the same path: every EHR launch asks
+def _route_path(name: str, kwargs: tuple[tuple[str, Any], ...], urlconf: str, script_prefix: str) -> str:
+    """A route's path below the script prefix: reverse() prefixes it, and the public root already carries the
+    deployment's prefix."""
+    return reverse(name, urlconf=urlconf, kwargs=dict(kwargs) or None)[len(script_prefix) :]
 
 
 def issuer() -> str:

@@ -518,3 +518,19 @@ def test_system_check_fhir_base_url(settings):
 
     # then
     assert _ids(messages) == ["smart.E004"]
+
+
+@pytest.mark.django_db
+def test_endpoints_follow_the_public_root_and_the_script_prefix(client, settings):
+    """Deployed under a path prefix: the published URLs carry the prefix once, and follow the settings when
+    they change (the route paths are computed once per process)."""
+    settings.SMART = {**settings.SMART, "PUBLIC_ROOT_URL": "https://ehr.example.org/clinic"}
+    settings.FORCE_SCRIPT_NAME = "/clinic/"
+    prefixed = client.get(WELL_KNOWN).json()
+    assert prefixed["token_endpoint"] == "https://ehr.example.org/clinic/o/token/"
+    assert prefixed["authorization_endpoint"] == "https://ehr.example.org/clinic/o/authorize/"
+
+    settings.SMART = {**settings.SMART, "PUBLIC_ROOT_URL": "https://other.example.org"}
+    settings.FORCE_SCRIPT_NAME = None
+    plain = client.get(WELL_KNOWN).json()
+    assert plain["token_endpoint"] == "https://other.example.org/o/token/"
