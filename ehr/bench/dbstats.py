@@ -18,6 +18,11 @@ def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+def backend_name() -> str:
+    """The database the benchmarks run on, as their reports and log files name it."""
+    return "postgresql" if is_postgresql() else "sqlite"
+
+
 def backend_snapshot() -> BackendSnapshot | None:
     """Who is connected to this database right now (PostgreSQL only; None elsewhere)."""
     if not is_postgresql():

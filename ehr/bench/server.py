@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from ehr.bench.dbstats import backend_name
+
 BENCH_SETTINGS = "ehr.bench.settings"
 
 
@@ -48,6 +50,10 @@ class ServerConfig:
             )
         threads = f" x {self.threads} thread{plural}" if self.worker_class == "gthread" else ""
         return f"gunicorn ehr.wsgi, {self.workers} {self.worker_class} workers{threads}"
+
+    def log_path(self, command: str) -> Path:
+        """Where the server's output goes when `command` (bench, bench-smart) runs it on this database."""
+        return Path(settings.VAR_DIR) / f"{command}-{self.server}-{backend_name()}.log"
 
     def command(self, port: int) -> list[str]:
         """The server's command line, listening on 127.0.0.1:`port`."""
@@ -160,6 +166,11 @@ class BenchServer:
     def cpu_seconds(self) -> float | None:
         """CPU seconds the server's processes (the master and its workers) have used so far."""
         return process_tree_cpu_seconds(self.process.pid) if self.process is not None else None
+
+    def cpu_since(self, before: float | None) -> float | None:
+        """CPU seconds used since `cpu_seconds()` gave `before`; None where it cannot be measured."""
+        now = self.cpu_seconds()
+        return now - before if now is not None and before is not None else None
 
     def __enter__(self) -> "BenchServer":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from ehr.bench.data import (
     targets_pick,
     token_mint,
 )
-from ehr.bench.dbstats import backend_snapshot, is_postgresql, postgres_database_ensure
+from ehr.bench.dbstats import backend_name, backend_snapshot, is_postgresql, postgres_database_ensure
 from ehr.bench.explain import vitals_explain
 from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
 from ehr.bench.profile import profile_case
@@ -179,10 +179,7 @@ class Command(BaseCommand):
         watch: ConnectionWatch, options: dict[str, Any],
     ) -> list[rep.CaseResult]:  # fmt: skip
         """Start the bench server, check every case once, then measure them in turn."""
-        log = (
-            Path(settings.VAR_DIR)
-            / f"bench-{config.server}-{'postgresql' if is_postgresql() else 'sqlite'}.log"
-        )
+        log = config.log_path("bench")
         try:
             with BenchServer(config=config, database_url=url, log_path=log) as server:
                 cases_preflight(server, cases)
@@ -224,7 +221,7 @@ class Command(BaseCommand):
         machine: dict[str, Any],
     ) -> rep.BenchReport:
         report = rep.BenchReport(
-            backend="postgresql" if is_postgresql() else "sqlite",
+            backend=backend_name(),
             observations=stats.observations_after,
             cases=results,
             server={"config": config.describe(), "connections": options["connections"], "wrk_threads": 1,

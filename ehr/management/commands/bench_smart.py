@@ -27,7 +27,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ehr.bench import smart_cases as sc
-from ehr.bench.dbstats import is_postgresql, postgres_database_ensure
+from ehr.bench.dbstats import backend_name, is_postgresql, postgres_database_ensure
 from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
 from ehr.bench.report import CaseResult, rounds_merge
 from ehr.bench.runner import cpu_idle_share, machine_facts
@@ -84,7 +84,7 @@ class Command(BaseCommand):
         parser.add_argument("--database-url", help="Database (default: var/bench-smart.sqlite3).")
         parser.add_argument("--duration", type=float, default=5.0, help="Seconds per token case (default 5).")
         parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8).")
-        # granian: 15 % less server CPU per launch than gunicorn's gthread workers, and one thread per
+        # granian: 12-22 % less server CPU per launch than gunicorn's gthread workers, and one thread per
         # worker: on two cores it beat two in most alternating runs (docs/benchmarks-smart.md); the FHIR
         # bench keeps its own defaults
         add_server_arguments(parser, server="granian", threads=1)
@@ -146,10 +146,7 @@ class Command(BaseCommand):
     def _bench(self, url: str, wrk: str, keys: list[str], options: dict[str, Any]) -> dict[str, Any]:
         config = server_config(options)
         machine = machine_facts()
-        log = (
-            Path(settings.VAR_DIR)
-            / f"bench-smart-{config.server}-{'postgresql' if is_postgresql() else 'sqlite'}.log"
-        )
+        log = config.log_path("bench-smart")
         server = SmartBenchServer(secret_key=secrets.token_urlsafe(50), config=config, database_url=url,
                                   log_path=log)  # fmt: skip
         actors = actors_ensure(fhir_base=server.fhir_base, token_url=server.url("/o/token/"),
@@ -173,7 +170,7 @@ class Command(BaseCommand):
                         cpu = server.cpu_seconds()
                         trips.append(sc.launch_round_trips(main, actors, cookie, launches=options["launches"],
                                                            create_launch=create_launch))  # fmt: skip
-                        trips[-1].server_cpu_s = _used_since(cpu, server.cpu_seconds())
+                        trips[-1].server_cpu_s = server.cpu_since(cpu)
                     for case in token_runs:
                         run = self._token_case(
                             case, server, wrk, actors, cookie, make, create_launch, estimates, options
@@ -219,7 +216,7 @@ class Command(BaseCommand):
         self._note(f"{case}: generated in {generated_s:.1f} s; measuring {options['duration']:.0f} s ...")
         cpu = server.cpu_seconds()
         result = run(inputs, options["duration"])
-        result = dataclasses.replace(result, server_cpu_s=_used_since(cpu, server.cpu_seconds()))
+        result = dataclasses.replace(result, server_cpu_s=server.cpu_since(cpu))
         # the next round sizes its bodies on the fastest rate seen (a slow pilot left later rounds short)
         estimates[case] = max(estimates[case], result.result.rps * (2.5 if result.exhausted else 1.0))
         if result.exhausted:
@@ -240,7 +237,7 @@ class Command(BaseCommand):
         targets.append(sc.confidential_target(merged.get("confidential")))
         targets.append(sc.code_reference_line(merged.get("code")))
         return {
-            "backend": "postgresql" if is_postgresql() else "sqlite",
+            "backend": backend_name(),
             "server": {
                 "config": config.describe(),
                 "connections": options["connections"],
@@ -323,10 +320,6 @@ def _case_list(text: str, known: tuple[str, ...]) -> list[str]:
     if unknown:
         raise CommandError(f"Unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}.")
     return cases
-
-
-def _used_since(before: float | None, after: float | None) -> float | None:
-    return after - before if before is not None and after is not None else None
 
 
 def _ms(value: float | None) -> str:
