@@ -68,7 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "ehr.auth.SessionUserMiddleware",  # Django's AuthenticationMiddleware, for ehr.auth's backend
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "ehr.messages.LazyMessageMiddleware",  # Django's MessageMiddleware, storage made on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -114,6 +114,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if _env_bool("DB_PREPARED_STATEMENTS", True):
         DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 0
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, converting each statement's placeholders once (ehr/db/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "ehr.db.sqlite3"
     # Persistent too: SQLite rebuilds its WAL files whenever the last connection closes.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -8,7 +8,6 @@ assertions: record parameter names and non-secret values only.
 from typing import Any
 
 from django.db import router
-from django.db.models import QuerySet
 
 from smart.models import LaunchContext, LaunchEvent
 from smart.rows import SQL, Batch, Insert
@@ -48,8 +47,28 @@ def launch_event_add(
         batch.insert(_INSERT, {"launch_id": launch_id, "kind": kind, "detail": detail}, where=where)
 
 
-def launch_events(launch: LaunchContext) -> QuerySet[LaunchEvent]:
-    return LaunchEvent.objects.filter(launch=launch).order_by("created", "pk")
+def launch_events(launch: LaunchContext) -> list[LaunchEvent]:
+    """The launch's timeline, oldest first: its creation, then the events recorded since.
+
+    The creation is not written as an event: the launch row records it (when, the app, the user, the
+    context), and an EHR launch then costs one write. Launches from before that still have a stored
+    creation event; the one built from the row replaces it."""
+    recorded = LaunchEvent.objects.filter(launch=launch).exclude(kind=LaunchEvent.Kind.LAUNCH_CREATED)
+    return [launch_created_event(launch), *recorded.order_by("created", "pk")]
+
+
+def launch_created_event(launch: LaunchContext) -> LaunchEvent:
+    """The timeline's first entry, read from the launch row (not saved)."""
+    detail = {
+        "app": launch.application.name,
+        "user": launch.user.get_username(),
+        "patient": launch.patient_id,
+        "encounter": launch.encounter_id,
+        "need_patient_banner": launch.need_patient_banner,
+    }
+    return LaunchEvent(
+        launch=launch, created=launch.created, kind=LaunchEvent.Kind.LAUNCH_CREATED, detail=detail
+    )
 
 
 def authorize_params_shown(params: dict[str, Any]) -> dict[str, Any]:

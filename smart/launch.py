@@ -24,8 +24,7 @@ from fhirapi.settings import fhirapi_settings
 from fhirapi.store import ResourceGone, ResourceNotFound, StoreError, resource_read, resource_search
 from smart.discovery import style_url
 from smart.error_codes import LaunchErrorCode
-from smart.events import launch_event_add
-from smart.models import Application, LaunchContext, LaunchEvent
+from smart.models import Application, LaunchContext
 from smart.rows import SQL, Batch, Claim, ClaimLost, Columns, Insert, prepared, table
 from smart.scopes import parse_scopes
 from smart.settings import smart_settings
@@ -100,18 +99,10 @@ def launch_create(
     )
     launch.created = timezone.now()
     values = {f.attname: getattr(launch, f.attname) for f in _INSERT.fields}
+    # One statement: the row is the launch's record of its creation (smart.events builds the timeline's
+    # first entry from it), so a launch costs one write.
     batch = Batch(router.db_for_write(LaunchContext))
     batch.insert(_INSERT, values)
-    detail = {
-        "app": client.name,
-        "user": user.get_username(),
-        "patient": launch.patient_id,
-        "encounter": launch.encounter_id,
-        "need_patient_banner": need_patient_banner,
-    }
-    # the event's launch is the row just inserted (same transaction), found by its unique token
-    launch_id = SQL(f"(SELECT id FROM {table(LaunchContext)} WHERE launch = %s)", (launch.launch,))
-    launch_event_add(batch, launch_id=launch_id, kind=LaunchEvent.Kind.LAUNCH_CREATED, detail=detail)
     launch.pk = batch.run()[0][0][0]
     launch._state.adding = False
     return launch

@@ -30,6 +30,7 @@ class ParsedRequest(Request):
         super().__init__(uri, http_method=http_method, headers=headers, encoding=None)
         self._query_pairs = list(pairs)
         self._params.update(dict(self._query_pairs))
+        params_as_attributes(self)
 
     @property
     def uri_query_params(self) -> list[tuple[str, str]]:
@@ -45,11 +46,25 @@ def token_response(
     oauthlib's builds its request from a body string; here the (name, value) pairs are the body, so repeats
     (`resource`, RFC 8707) stay as they came and nothing is encoded or parsed again."""
     request = Request(uri, http_method="POST", body=list(form), headers=headers, encoding=None)
+    params_as_attributes(request)
     endpoint.validate_token_request(request)  # POST only, no query parameters
     request.scopes = scope_to_list(request.scope)
     request.extra_credentials = credentials
     handler = endpoint.grant_types.get(request.grant_type, endpoint.default_grant_type_handler)
     return handler.create_token_response(request, endpoint.default_token_type)
+
+
+def params_as_attributes(request: Request) -> None:
+    """Make the request's parameters plain attributes, as oauthlib reads them (`request.code`).
+
+    oauthlib's Request serves them from its `__getattr__`, which Python calls only after the normal lookup
+    has failed and built an AttributeError: one per read, some 150 per EHR launch. Set once, they are found
+    directly. A parameter never shadows what the request itself defines (`uri`, `headers`, a property);
+    parameters are only set in Request.__init__, so the copies cannot go stale."""
+    attributes, cls = request.__dict__, type(request)
+    for name, value in request._params.items():
+        if name not in attributes and not name.startswith("_") and not hasattr(cls, name):
+            attributes[name] = value
 
 
 def form_pairs(request: HttpRequest) -> list[tuple[str, str]]:

@@ -19,7 +19,6 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import render, resolve_url
-from django.utils.decorators import method_decorator
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
@@ -109,9 +108,6 @@ class Selection:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-@method_decorator(csrf_exempt, name="dispatch")  # apps POST authorization requests cross-site; see post()
-@method_decorator(xframe_options_sameorigin, name="dispatch")
-@method_decorator(frame_ancestors_self, name="dispatch")
 class SmartAuthorizationView(AuthorizationView):
     """GET and POST /o/authorize/ (SMART App Launch 2.x, app-launch.html#request-4)."""
 
@@ -120,6 +116,14 @@ class SmartAuthorizationView(AuthorizationView):
     error_template_name = "smart/authorize_error.html"
     patient_template_name = "smart/patient_picker.html"
     encounter_template_name = "smart/encounter_picker.html"
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The view function, decorated once (method_decorator on `dispatch` decorates anew on every request):
+        CSRF-exempt, as apps POST authorization requests cross-site (see post()); framed by the EHR's own
+        pages only."""
+        view = super().as_view(**initkwargs)
+        return csrf_exempt(xframe_options_sameorigin(frame_ancestors_self(view)))
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if repeated := repeated_params(request.GET):

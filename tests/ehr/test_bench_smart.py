@@ -146,7 +146,8 @@ def test_launch_round_trips_over_http_under_each_server(server, bench_database):
 
     with sqlite3.connect(bench_database) as db:
         kinds = dict(db.execute("SELECT kind, COUNT(*) FROM smart_launchevent GROUP BY kind").fetchall())
+        launches = db.execute("SELECT COUNT(*) FROM smart_launchcontext").fetchone()[0]
         unused = db.execute("SELECT COUNT(*) FROM smart_accesstoken WHERE last_used IS NULL").fetchone()[0]
     # every launch made (20 warm-up + 4 per run) has its whole timeline, the FHIR call included
-    assert kinds["fhir-call"] == kinds["launch-created"] == kinds["token-issued"] > 0
+    assert kinds["fhir-call"] == launches == kinds["token-issued"] > 0
     assert unused == 0  # each token's FHIR read was recorded on it

@@ -76,6 +76,8 @@ def test_valid_entry_is_stored_and_shown_in_chart_and_api(doc_client, chart_data
     assert response.status_code == 302
     chart = doc_client.get(response["Location"])
     assert "Vital signs recorded (2 observations)." in chart.content.decode()
+    # once: the message is gone when the chart is shown again
+    assert "Vital signs recorded" not in doc_client.get(response["Location"]).content.decode()
     latest = {v.key: v.latest for v in chart.context["chart"].latest_vitals}
     assert latest["bp"] == "141/91 mmHg"
     assert latest["hr"] == "77 /min"

@@ -4,6 +4,7 @@ import json
 
 from smart.events import launch_events
 from smart.launch import launch_create
+from smart.models import LaunchEvent
 
 
 def test_timeline_records_each_step_of_a_launch(smart_app, public_app, clinician, fhir_data):
@@ -65,3 +66,20 @@ def test_an_error_after_the_request_is_recorded_after_it(smart_app, public_app, 
     assert "error=invalid_scope" in response["Location"]
     kinds = [e.kind for e in launch_events(launch)]
     assert kinds == ["launch-created", "authorize-request", "authorize-error"]
+
+
+def test_the_timeline_starts_with_the_launch_as_the_ehr_made_it(public_app, clinician):
+    # given an EHR launch nothing has used yet
+    launch = launch_create(client=public_app, user=clinician, patient_id="pat-1", encounter_id="enc-1")
+
+    # then its timeline holds its creation, read from the launch itself: one row written per launch
+    (created,) = launch_events(launch)
+    assert created.kind == "launch-created"
+    assert created.created == launch.created
+    assert created.detail == {"app": public_app.name, "user": clinician.get_username(), "patient": "pat-1",
+                              "encounter": "enc-1", "need_patient_banner": True}  # fmt: skip
+    assert not LaunchEvent.objects.filter(launch=launch).exists()
+
+    # and a creation event stored by an earlier version is not shown twice
+    LaunchEvent.objects.create(launch=launch, kind="launch-created", detail={"app": public_app.name})
+    assert [e.kind for e in launch_events(launch)] == ["launch-created"]
