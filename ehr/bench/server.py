@@ -227,3 +227,11 @@ def probe(
             return Probe(response.status, response.read(), response.headers.get("Content-Type", ""))
     except urllib.error.HTTPError as error:
         return Probe(error.code, error.read(), error.headers.get("Content-Type", ""))
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log (a server's, a child process's), for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -5,6 +5,7 @@ against the database the command runs on. `--measure` reports, per case, the SQL
 and the CPU time per request (this process: the test client, Django and the views; the database server's own
 time is not in it); `--profile` adds cProfile's top functions. The launch case is the benchmark's EHR launch
 round trip, step by step: launch_create, GET /o/authorize/, POST /o/token/, the first FHIR read.
+`gated_run` runs a case in the callgrind child of `--instructions` (ehr.bench.instructions).
 """
 
 import cProfile
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +24,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from ehr.bench import smart_cases as sc
+from ehr.bench.instructions import DONE, GO, OFF, READY, gate_pass
 from ehr.bench.smart_setup import actors_ensure, launch_creator
 from smart.launch import fhir_base_url
 
@@ -91,6 +94,27 @@ def _launch_steps(h: _Harness) -> list[tuple[str, Callable[[], Any]]]:
         sc.expect(reply, 200, "GET /fhir/Patient/<id>")
 
     return [("launch", launch), ("authorize", authorize), ("token", token), ("fhir_read", read)]
+
+
+def case_calls(h: _Harness, case: str, count: int) -> list[Callable[[], Any]]:
+    """`count` calls of a case, inputs made: each one whole launch (four steps) or one token request."""
+    if case == "launch":
+        return [lambda: [step() for _name, step in _launch_steps(h)] for _ in range(count)]
+    return list(_token_requests(h, case, count))
+
+
+def gated_run(case: str, *, requests: int, gate: Path) -> None:
+    """The callgrind child of `--instructions` (ehr.bench.instructions): set up, warm up and make the inputs,
+    then run the requests between the two gates at which the parent switches instrumentation on and off."""
+    with override_settings(DEBUG=False):
+        h = _harness()
+        for call in case_calls(h, case, 5):
+            call()
+        calls = case_calls(h, case, requests)
+        gate_pass(gate, READY, GO)
+        for call in calls:
+            call()
+        gate_pass(gate, DONE, OFF)
 
 
 @contextmanager

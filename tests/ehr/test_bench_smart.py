@@ -15,6 +15,7 @@ from django.conf import settings
 from django.test import Client
 
 from ehr.bench import smart_cases as sc
+from ehr.bench.instructions import callgrind_total
 from ehr.bench.report import CaseResult
 from ehr.bench.server import SERVERS
 from ehr.bench.smart_setup import actors_ensure, launch_creator
@@ -151,3 +152,55 @@ def test_launch_round_trips_over_http_under_each_server(server, bench_database):
     # every launch made (20 warm-up + 4 per run) has its whole timeline, the FHIR call included
     assert kinds["fhir-call"] == launches == kinds["token-issued"] > 0
     assert unused == 0  # each token's FHIR read was recorded on it
+
+
+def test_callgrind_totals_are_read_from_the_totals_line():
+    # instrumentation switched on after the start: callgrind writes a summary of 0 above the real totals
+    assert callgrind_total("events: Ir\nsummary: 0\ntotals: 391436061\n") == 391436061
+    assert callgrind_total("events: Ir\nsummary: 1234\n") == 1234
+
+
+FAKE_VALGRIND = """#!/usr/bin/env python3
+# Runs the program valgrind would run, then writes what callgrind would: a count of 4,200,000 instructions.
+import subprocess, sys
+args = sys.argv[1:]
+first = next(i for i, a in enumerate(args) if not a.startswith("--"))
+out = next(a.split("=", 1)[1] for a in args[:first] if a.startswith("--callgrind-out-file="))
+code = subprocess.run(args[first:]).returncode
+open(out, "w").write("events: Ir\\nsummary: 0\\ntotals: 4200000\\n")
+sys.exit(code)
+"""
+
+
+def test_instructions_are_counted_between_the_gates(bench_database, tmp_path):
+    """`--measure launch --instructions`: the case runs in a child started under callgrind (here a stand-in
+    that runs it and reports 4.2 M instructions); the child waits at the gates for instrumentation to be
+    switched on and off, and the count is reported per launch."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "valgrind").write_text(FAKE_VALGRIND)
+    (tools / "callgrind_control").write_text("#!/bin/sh\nexit 0\n")
+    for tool in tools.iterdir():
+        tool.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "bench_smart", "--measure", "launch",
+         "--instructions", "--requests", "3", "--database-url", f"sqlite:///{bench_database}", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=settings.BASE_DIR,
+        env={**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")},
+             "PATH": f"{tools}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (count,) = json.loads(done.stdout)["instructions"]
+    assert count == {"case": "launch", "requests": 3, "instructions": 4_200_000, "per_request": 1_400_000}
+
+
+def test_instructions_need_valgrind(bench_database, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "bench_smart", "--measure", "launch",
+         "--instructions", "--database-url", f"sqlite:///{bench_database}"],
+        capture_output=True, text=True, timeout=300, cwd=settings.BASE_DIR,
+        env={**{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")},
+             "PATH": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "needs valgrind's callgrind (Debian package valgrind)" in done.stderr

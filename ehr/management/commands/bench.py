@@ -45,7 +45,14 @@ from ehr.bench.runner import (
     cases_preflight,
     machine_facts,
 )
-from ehr.bench.server import BenchServer, ServerConfig, ServerError, add_server_arguments, server_config
+from ehr.bench.server import (
+    BenchServer,
+    ServerConfig,
+    ServerError,
+    add_server_arguments,
+    log_tail,
+    server_config,
+)
 from fhirapi.store import statistics_refresh
 
 SHARED_CORES_NOTE = (
@@ -190,7 +197,7 @@ class Command(BaseCommand):
                     on_case=lambda c: self._note(f"measuring {c.label} ..."),
                 )  # fmt: skip
         except (ServerError, PreflightError) as exc:
-            raise CommandError(f"{exc}\n--- end of {log}:\n{_tail(log)}") from exc
+            raise CommandError(f"{exc}\n--- end of {log}:\n{log_tail(log)}") from exc
 
     def _load(self, options: dict[str, Any], *, validate_all: bool) -> LoadStats:
         observations = options["observations"]
@@ -345,13 +352,6 @@ def _argv(options: dict[str, Any], url: str) -> list[str]:
     if options.get("profile"):
         argv += ["--profile", options["profile"]]
     return argv
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _busy(machine: dict[str, Any]) -> bool:

@@ -8,9 +8,11 @@ first FHIR read) and (2) the token endpoint with wrk: code exchange, refresh, cl
 assertions, and a client_secret_basic client; with each, the server processes' own CPU per launch or request.
 Each token request needs unique input, so the bodies are generated just before each run and read by wrk's
 Lua script one per request. `--measure CASES` instead reports each case's SQL statements and CPU time per request
-in-process, and `--profile CASE` adds cProfile's hot spots (ehr.bench.smart_profile).
+in-process, and `--profile CASE` adds cProfile's hot spots (ehr.bench.smart_profile); with `--instructions`,
+each case's instructions per request are counted under valgrind's callgrind (ehr.bench.instructions).
 """
 
+import argparse
 import dataclasses
 import json
 import os
@@ -28,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ehr.bench import smart_cases as sc
 from ehr.bench.dbstats import backend_name, is_postgresql, postgres_database_ensure
+from ehr.bench.instructions import InstructionsUnavailable, callgrind_tools, instructions_count
 from ehr.bench.loadgen import WrkUnavailable, wrk_ensure
 from ehr.bench.report import CaseResult, rounds_merge
 from ehr.bench.runner import cpu_idle_share, machine_facts
@@ -36,10 +39,11 @@ from ehr.bench.server import (
     ServerConfig,
     ServerError,
     add_server_arguments,
+    log_tail,
     server_config,
     server_environment,
 )
-from ehr.bench.smart_profile import PROFILE_CASES, measure
+from ehr.bench.smart_profile import PROFILE_CASES, gated_run, measure
 from ehr.bench.smart_setup import actors_ensure, launch_creator
 
 CASES = ("launch", *sc.TOKEN_CASES)
@@ -105,6 +109,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--requests", type=int, default=200, help="Requests (launches) for --measure/--profile."
         )
+        parser.add_argument(
+            "--instructions",
+            action="store_true",
+            help="With --measure: instructions per request, counted by valgrind's callgrind (steady on a "
+            "noisy machine; about a minute per case).",
+        )
+        parser.add_argument("--instructions-child", choices=PROFILE_CASES, help=argparse.SUPPRESS)
+        parser.add_argument("--gate", help=argparse.SUPPRESS)
         parser.add_argument("--json", action="store_true", help="Print one JSON object with every figure.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -112,10 +124,18 @@ class Command(BaseCommand):
         if os.environ.get("DATABASE_URL") != url:
             self._child(url)
             return
+        if options["instructions_child"]:  # under callgrind, started by _instructions() below
+            gated_run(options["instructions_child"], requests=options["requests"], gate=Path(options["gate"]))
+            return
         if is_postgresql() and postgres_database_ensure(url):
             self._note(f"created database {urlsplit(url).path.lstrip('/')}")
         self._note("migrating ...")
         call_command("migrate", interactive=False, verbosity=0)
+        if options["instructions"]:
+            if not options["measure"]:
+                raise CommandError("--instructions goes with --measure CASES.")
+            self._instructions(url, _case_list(options["measure"], PROFILE_CASES), options)
+            return
         if options["profile"] or options["measure"]:
             cases = (
                 [options["profile"]] if options["profile"] else _case_list(options["measure"], PROFILE_CASES)
@@ -142,6 +162,26 @@ class Command(BaseCommand):
             raise CommandError(f"bench_smart failed (exit {done.returncode}).")
 
     # ------------------------------------------------------------ measuring
+
+    def _instructions(self, url: str, cases: list[str], options: dict[str, Any]) -> None:
+        try:
+            callgrind_tools()
+        except InstructionsUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+        counts = []
+        for case in cases:
+            self._note(f"{case}: {options['requests']} requests under callgrind (a minute or more) ...")
+            counts.append(instructions_count(case, requests=options["requests"], database_url=url,
+                                             manage_py=Path(settings.BASE_DIR) / "manage.py"))  # fmt: skip
+        if options["json"]:
+            rows = [{**dataclasses.asdict(c), "per_request": round(c.per_request)} for c in counts]
+            self.stdout.write(json.dumps({"backend": backend_name(), "instructions": rows}, indent=2))
+            return
+        self.stdout.write("Instructions per request (valgrind callgrind, in-process through the test client; "
+                          "RSA signing counts high under valgrind: compare builds, not absolute figures):")  # fmt: skip
+        for c in counts:
+            one, many = ("launch", "launches") if c.case == "launch" else ("request", "requests")
+            self.stdout.write(f"  {c.case:<13} {c.per_request / 1e6:7.2f} M per {one} ({c.requests} {many})")
 
     def _bench(self, url: str, wrk: str, keys: list[str], options: dict[str, Any]) -> dict[str, Any]:
         config = server_config(options)
@@ -179,7 +219,7 @@ class Command(BaseCommand):
                         estimates[case] = max(run.result.rps, estimates.get(case, 0.0))
                 main.close()
         except (ServerError, sc.StepError) as exc:
-            raise CommandError(f"{exc}\n--- end of {log}:\n{_tail(log)}") from exc
+            raise CommandError(f"{exc}\n--- end of {log}:\n{log_tail(log)}") from exc
         return self._report(trips, token_runs, config, machine, idle, options)
 
     def _token_case(
@@ -324,10 +364,3 @@ def _case_list(text: str, known: tuple[str, ...]) -> list[str]:
 
 def _ms(value: float | None) -> str:
     return f"{value:.2f} ms" if value is not None else "not measured (no /proc)"
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
