@@ -10,5 +10,6 @@ application = get_wsgi_application()
 
 # What is loaded by now (Django, the apps, fhir.resources' models) lives as long as the process. Frozen, the
 # cyclic garbage collector no longer walks it in every full collection: a launch costs about 2 % less CPU
-# (docs/benchmarks-smart.md).
+# (docs/benchmarks-smart.md). Collected first, so that no garbage of the start-up is frozen with it.
+gc.collect()
 gc.freeze()
