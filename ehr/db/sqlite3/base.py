@@ -3,8 +3,9 @@
 Django writes SQL with `%s` placeholders and its SQLite cursor rewrites them to `?` on every execute with a
 regular expression (a lookbehind, tried at every character). The authorization server runs the same long
 statements on every request (smart.rows: each lists every column of its table), and that rewriting was
-about 5 % of the instructions of an EHR launch (docs/benchmarks-smart.md). The conversion depends on the text alone, so
-it is kept per statement text, in a bounded cache: the ORM's statements vary (IN lists) and simply fall out.
+about 5 % of the instructions of an EHR launch (docs/benchmarks-smart.md). The conversion depends on the
+text alone, so it is kept per statement text, in a bounded cache: the ORM's statements vary (IN lists) and
+simply fall out.
 Everything else is Django's backend; `ENGINE = "ehr.db.sqlite3"` selects it (settings.py does so for SQLite).
 """
 
