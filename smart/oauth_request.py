@@ -9,6 +9,7 @@ Django parsed, with a copy of every header converted again, for oauthlib to pars
 """
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest, QueryDict
@@ -61,10 +62,17 @@ def params_as_attributes(request: Request) -> None:
     has failed and built an AttributeError: one per read, some 150 per EHR launch. Set once, they are found
     directly. A parameter never shadows what the request itself defines (`uri`, `headers`, a property);
     parameters are only set in Request.__init__, so the copies cannot go stale."""
-    attributes, cls = request.__dict__, type(request)
+    attributes, defined = request.__dict__, _class_attributes(type(request))
     for name, value in request._params.items():
-        if name not in attributes and not name.startswith("_") and not hasattr(cls, name):
+        if name not in attributes and not name.startswith("_") and name not in defined:
             attributes[name] = value
+
+
+@cache
+def _class_attributes(cls: type) -> frozenset[str]:
+    """What a request class defines (methods, properties): asked once per class, not once per parameter
+    (a missed class lookup builds an AttributeError too)."""
+    return frozenset(dir(cls))
 
 
 def form_pairs(request: HttpRequest) -> list[tuple[str, str]]:

@@ -172,14 +172,20 @@ class BenchServer:
         now = self.cpu_seconds()
         return now - before if now is not None and before is not None else None
 
+    def environment(self) -> dict[str, str]:
+        """The server's environment (a subclass adds its own variables)."""
+        return server_environment(self.database_url)
+
     def __enter__(self) -> "BenchServer":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.command(), cwd=settings.BASE_DIR, env=server_environment(self.database_url),
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=settings.BASE_DIR,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self._wait_ready()
         return self
 

@@ -41,7 +41,6 @@ from ehr.bench.server import (
     add_server_arguments,
     log_tail,
     server_config,
-    server_environment,
 )
 from ehr.bench.smart_profile import PROFILE_CASES, gated_run, measure
 from ehr.bench.smart_setup import actors_ensure, launch_creator
@@ -64,16 +63,8 @@ class SmartBenchServer(BenchServer):
     def fhir_base(self) -> str:
         return self.url("/fhir")
 
-    def __enter__(self) -> "SmartBenchServer":
-        env = {**server_environment(self.database_url), "FHIR_BASE_URL": self.fhir_base,
-               "SECRET_KEY": self.secret_key}  # fmt: skip
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.command(), cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_ready()
-        return self
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "FHIR_BASE_URL": self.fhir_base, "SECRET_KEY": self.secret_key}
 
 
 def default_database_url() -> str:
